@@ -1,0 +1,173 @@
+//! `eidca dev-keys`: a development CA hierarchy (root CA → issuing CA →
+//! delegated OCSP responder), ECDSA P-256, written as PEM files.
+//!
+//! For development and tests only: production mode refuses these keys.
+
+use std::path::Path;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
+    PKCS_ECDSA_P256_SHA256, PublicKeyData, SerialNumber,
+};
+use ring::digest::{SHA1_FOR_LEGACY_USE_ONLY, digest};
+use ring::rand::{SecureRandom, SystemRandom};
+use time::{Duration, OffsetDateTime};
+
+/// The file names of the hierarchy, shared with the development config.
+pub const ROOT_CERT: &str = "root-ca.crt";
+pub const ROOT_KEY: &str = "root-ca.key";
+pub const ISSUING_CERT: &str = "issuing-ca.crt";
+pub const ISSUING_KEY: &str = "issuing-ca.key";
+pub const OCSP_CERT: &str = "ocsp-responder.crt";
+pub const OCSP_KEY: &str = "ocsp-responder.key";
+
+/// Validity: root 20 years, issuing CA 10 years, responder one year (short,
+/// because id-pkix-ocsp-nocheck means it can never be revoked, RFC 6960 §4.2.2.2.1).
+const ROOT_DAYS: i64 = 20 * 365;
+const ISSUING_DAYS: i64 = 10 * 365;
+const RESPONDER_DAYS: i64 = 365;
+
+const README: &str = "\
+# Development CA hierarchy — NEVER FOR PRODUCTION
+
+These keys and certificates are public (they are committed to the
+repository). They exist so that `cargo run --release -- serve` and the tests
+work on a fresh clone. `mode = \"production\"` refuses to start with them.
+
+| file | what |
+|---|---|
+| `root-ca.crt`, `root-ca.key` | self-signed root CA (trust anchor for tests) |
+| `issuing-ca.crt`, `issuing-ca.key` | issuing CA: signs certificates and CRLs |
+| `ocsp-responder.crt`, `ocsp-responder.key` | delegated OCSP responder (EKU OCSPSigning, id-pkix-ocsp-nocheck, one year) |
+
+Regenerate with `cargo run -- dev-keys --out keys-dev` (ECDSA P-256).
+";
+
+/// Why the hierarchy could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum DevKeysError {
+    #[error("certificate generation failed: {0}")]
+    Generation(#[from] rcgen::Error),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+struct Node {
+    params: CertificateParams,
+    key: KeyPair,
+}
+
+impl Node {
+    fn issuer(&self) -> Issuer<'_, &KeyPair> {
+        Issuer::from_params(&self.params, &self.key)
+    }
+}
+
+fn base_params(cn: &str, key: &KeyPair, now: OffsetDateTime, days: i64) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(
+        DnType::CountryName,
+        rcgen::DnValue::PrintableString(
+            rcgen::string::PrintableString::try_from("TW").expect("printable"),
+        ),
+    );
+    dn.push(
+        DnType::OrganizationName,
+        "eidca development (not for production)",
+    );
+    dn.push(DnType::CommonName, cn);
+    params.distinguished_name = dn;
+    params.not_before = now;
+    params.not_after = now + Duration::days(days);
+    let mut serial = [0u8; 16];
+    // SystemRandom only fails if the OS has no entropy source at all.
+    let _ = SystemRandom::new().fill(&mut serial);
+    serial[0] = (serial[0] & 0x7f) | 0x40;
+    params.serial_number = Some(SerialNumber::from_slice(&serial));
+    params.key_identifier_method = KeyIdMethod::PreSpecified(
+        digest(&SHA1_FOR_LEGACY_USE_ONLY, key.der_bytes())
+            .as_ref()
+            .to_vec(),
+    );
+    params
+}
+
+/// Generates a new hierarchy into `dir` (created if needed).
+pub fn generate(dir: &Path, now: OffsetDateTime) -> Result<(), DevKeysError> {
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    let write = |name: &str, contents: &str, secret: bool| -> Result<(), DevKeysError> {
+        let path = dir.join(name);
+        let err = |source| DevKeysError::Write {
+            path: path.display().to_string(),
+            source,
+        };
+        std::fs::write(&path, contents).map_err(err)?;
+        if secret {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+        }
+        Ok(())
+    };
+    std::fs::create_dir_all(dir).map_err(|source| DevKeysError::Write {
+        path: dir.display().to_string(),
+        source,
+    })?;
+
+    let root_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let mut root_params = base_params("eidca Development Root CA", &root_key, now, ROOT_DAYS);
+    root_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    root_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let root_cert = root_params.self_signed(&root_key)?;
+    let root = Node {
+        params: root_params,
+        key: root_key,
+    };
+
+    let issuing_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let mut issuing_params = base_params(
+        "eidca Development Issuing CA",
+        &issuing_key,
+        now,
+        ISSUING_DAYS,
+    );
+    issuing_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    issuing_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    issuing_params.use_authority_key_identifier_extension = true;
+    let issuing_cert = issuing_params.signed_by(&issuing_key, &root.issuer())?;
+    let issuing = Node {
+        params: issuing_params,
+        key: issuing_key,
+    };
+
+    let ocsp_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let mut ocsp_params = base_params(
+        "eidca Development OCSP Responder",
+        &ocsp_key,
+        now,
+        RESPONDER_DAYS,
+    );
+    ocsp_params.is_ca = IsCa::ExplicitNoCa;
+    ocsp_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    ocsp_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
+    ocsp_params.use_authority_key_identifier_extension = true;
+    // id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1), value NULL.
+    ocsp_params.custom_extensions = vec![CustomExtension::from_oid_content(
+        &[1, 3, 6, 1, 5, 5, 7, 48, 1, 5],
+        vec![0x05, 0x00],
+    )];
+    let ocsp_cert = ocsp_params.signed_by(&ocsp_key, &issuing.issuer())?;
+
+    write(ROOT_CERT, &root_cert.pem(), false)?;
+    write(ROOT_KEY, &root.key.serialize_pem(), true)?;
+    write(ISSUING_CERT, &issuing_cert.pem(), false)?;
+    write(ISSUING_KEY, &issuing.key.serialize_pem(), true)?;
+    write(OCSP_CERT, &ocsp_cert.pem(), false)?;
+    write(OCSP_KEY, &ocsp_key.serialize_pem(), true)?;
+    write("README.md", README, false)?;
+    Ok(())
+}

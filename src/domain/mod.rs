@@ -1,0 +1,14 @@
+//! The pure core: serials, statuses, reasons and the lifecycle state machine.
+//!
+//! Nothing here touches the clock, the store or the network; every function
+//! that needs "now" takes it as an argument.
+
+pub mod lifecycle;
+pub mod reason;
+pub mod serial;
+pub mod status;
+
+pub use lifecycle::{Transition, TransitionError};
+pub use reason::{CrlReason, RevocationReason};
+pub use serial::Serial;
+pub use status::{CertStatus, Channel};

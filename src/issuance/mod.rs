@@ -1,0 +1,10 @@
+//! Certificate issuance: CSR checks, subscriber identity checks, and the
+//! end-entity certificate profile of SPEC §8.
+
+pub mod certificate;
+pub mod csr;
+pub mod identity;
+
+pub use certificate::{CertificateUrls, IssuedCertificate, build_certificate};
+pub use csr::{CsrError, SubjectKeyType, VerifiedCsr, verify_csr};
+pub use identity::{IdentityError, SubscriberIdentity};

@@ -1,0 +1,26 @@
+//! eidca: the back end of a certificate authority for national electronic-ID
+//! certificates on smart cards.
+//!
+//! Data flows one way: CLI or HTTP → [`authority`] → ([`domain`], [`signer`],
+//! [`store`]) → back.
+
+/// The use cases: issue, status changes, CRL publication.
+pub mod authority;
+/// CA certificates with their keys (issuing CA, OCSP responder).
+pub mod ca;
+/// Configuration file, environment overrides and validation.
+pub mod config;
+/// The development CA hierarchy generator (`eidca dev-keys`).
+pub mod devkeys;
+/// Pure lifecycle core: serials, statuses, reasons, transitions.
+pub mod domain;
+/// The HTTP service.
+pub mod http;
+/// Certificate issuance: CSR checks and the end-entity profile.
+pub mod issuance;
+/// Full and delta CRLs: the pure diff and the DER encoding.
+pub mod revocation;
+/// CA keys: load, sign, describe.
+pub mod signer;
+/// The SQLite store: schema, certificates, CRLs, the audit chain.
+pub mod store;

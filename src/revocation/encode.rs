@@ -1,0 +1,288 @@
+//! CRL DER encoding and signing ([RFC 5280 §5.1](https://www.rfc-editor.org/rfc/rfc5280#section-5.1)).
+//!
+//! Entries are encoded one at a time straight into the revokedCertificates
+//! buffer, so a million-entry CRL never holds a million structs beside its
+//! DER. x509-cert types encode each entry and extension; the outer
+//! SEQUENCEs are framed here because their length is known only at the end.
+
+use der::Encode;
+use der::asn1::{Ia5String, OctetString};
+use time::OffsetDateTime;
+use x509_cert::crl::RevokedCert;
+use x509_cert::ext::pkix::crl::dp::DistributionPoint;
+use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
+use x509_cert::ext::pkix::{AuthorityKeyIdentifier, CrlNumber, FreshestCrl};
+use x509_cert::ext::{Extension, pkix};
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::time::Time;
+
+use super::CrlEntry;
+use crate::domain::CrlReason;
+use crate::signer::{Signer, SignerError};
+
+/// What differs between a full and a delta CRL.
+#[derive(Debug, Clone, Copy)]
+pub enum CrlScope<'a> {
+    /// A complete CRL that points relying parties to its deltas (§5.2.6).
+    Full { freshest_crl_url: &'a str },
+    /// A delta against the full CRL numbered `base_number` (§5.2.4).
+    Delta { base_number: u64 },
+}
+
+/// The header fields of a CRL.
+#[derive(Debug, Clone, Copy)]
+pub struct CrlParams<'a> {
+    /// DER of the issuing CA's subject Name, copied byte for byte.
+    pub issuer_name_der: &'a [u8],
+    /// The issuing CA certificate's subjectKeyIdentifier.
+    pub authority_key_id: &'a [u8],
+    pub number: u64,
+    pub this_update: OffsetDateTime,
+    pub next_update: OffsetDateTime,
+    pub scope: CrlScope<'a>,
+}
+
+/// Why a CRL could not be produced.
+#[derive(Debug, thiserror::Error)]
+pub enum CrlError {
+    #[error("CRL encoding failed: {0}")]
+    Der(#[from] der::Error),
+    #[error(transparent)]
+    Signing(#[from] SignerError),
+}
+
+/// A signed CRL and the number of entries it lists.
+#[derive(Debug, Clone)]
+pub struct SignedCrl {
+    pub der: Vec<u8>,
+    pub entries: u64,
+}
+
+/// The revokedCertificates list under construction: entries are DER-encoded
+/// as they arrive.
+#[derive(Debug, Default)]
+pub struct RevokedList {
+    der: Vec<u8>,
+    count: u64,
+}
+
+impl RevokedList {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, entry: &CrlEntry) -> Result<(), CrlError> {
+        encode_entry(entry, &mut self.der)?;
+        self.count += 1;
+        Ok(())
+    }
+
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+/// Encodes and signs a CRL with `entries` in the order given.
+pub fn encode_crl(
+    params: &CrlParams<'_>,
+    entries: impl IntoIterator<Item = CrlEntry>,
+    signer: &Signer,
+) -> Result<SignedCrl, CrlError> {
+    let mut list = RevokedList::new();
+    for entry in entries {
+        list.push(&entry)?;
+    }
+    sign_crl(params, list, signer)
+}
+
+/// Frames the TBSCertList around `list`, signs it, and frames the CertificateList.
+pub fn sign_crl(
+    params: &CrlParams<'_>,
+    list: RevokedList,
+    signer: &Signer,
+) -> Result<SignedCrl, CrlError> {
+    let RevokedList {
+        der: revoked,
+        count,
+    } = list;
+    let mut tbs_body = Vec::with_capacity(revoked.len() + 512);
+    // version v2 (INTEGER 1): required because of the extensions.
+    tbs_body.extend_from_slice(&[0x02, 0x01, 0x01]);
+    tbs_body.extend_from_slice(signer.signature_algorithm_der());
+    tbs_body.extend_from_slice(params.issuer_name_der);
+    time(params.this_update)?.encode_to_vec(&mut tbs_body)?;
+    time(params.next_update)?.encode_to_vec(&mut tbs_body)?;
+    // An empty revokedCertificates must be absent, not an empty SEQUENCE (§5.1.2.6).
+    if count > 0 {
+        push_tlv(&mut tbs_body, 0x30, &revoked);
+    }
+    drop(revoked);
+    let mut extensions = Vec::new();
+    for ext in crl_extensions(params)? {
+        ext.encode_to_vec(&mut extensions)?;
+    }
+    let mut extensions_seq = Vec::with_capacity(extensions.len() + 4);
+    push_tlv(&mut extensions_seq, 0x30, &extensions);
+    push_tlv(&mut tbs_body, 0xa0, &extensions_seq);
+
+    let mut tbs = Vec::with_capacity(tbs_body.len() + 8);
+    push_tlv(&mut tbs, 0x30, &tbs_body);
+    drop(tbs_body);
+    let signature = signer.sign(&tbs)?;
+
+    let mut body = tbs;
+    body.extend_from_slice(signer.signature_algorithm_der());
+    let mut bits = Vec::with_capacity(signature.len() + 1);
+    bits.push(0); // no unused bits
+    bits.extend_from_slice(&signature);
+    push_tlv(&mut body, 0x03, &bits);
+    let mut der = Vec::with_capacity(body.len() + 8);
+    push_tlv(&mut der, 0x30, &body);
+    Ok(SignedCrl {
+        der,
+        entries: count,
+    })
+}
+
+fn encode_entry(entry: &CrlEntry, out: &mut Vec<u8>) -> Result<(), CrlError> {
+    let reason = reason_extension(entry.reason)?;
+    let cert: RevokedCert = RevokedCert {
+        serial_number: SerialNumber::new(&entry.serial.der_integer_bytes())?,
+        revocation_date: time(entry.revocation_date)?,
+        crl_entry_extensions: Some(vec![reason]),
+    };
+    cert.encode_to_vec(out)?;
+    Ok(())
+}
+
+fn reason_extension(reason: CrlReason) -> Result<Extension, CrlError> {
+    let value = match reason {
+        CrlReason::Unspecified => pkix::CrlReason::Unspecified,
+        CrlReason::KeyCompromise => pkix::CrlReason::KeyCompromise,
+        CrlReason::CaCompromise => pkix::CrlReason::CaCompromise,
+        CrlReason::AffiliationChanged => pkix::CrlReason::AffiliationChanged,
+        CrlReason::Superseded => pkix::CrlReason::Superseded,
+        CrlReason::CessationOfOperation => pkix::CrlReason::CessationOfOperation,
+        CrlReason::CertificateHold => pkix::CrlReason::CertificateHold,
+        CrlReason::RemoveFromCrl => pkix::CrlReason::RemoveFromCRL,
+        CrlReason::PrivilegeWithdrawn => pkix::CrlReason::PrivilegeWithdrawn,
+        CrlReason::AaCompromise => pkix::CrlReason::AaCompromise,
+    };
+    extension(const_oid::db::rfc5280::ID_CE_CRL_REASONS, false, &value)
+}
+
+fn crl_extensions(params: &CrlParams<'_>) -> Result<Vec<Extension>, CrlError> {
+    use const_oid::db::rfc5280::{
+        ID_CE_AUTHORITY_KEY_IDENTIFIER, ID_CE_CRL_NUMBER, ID_CE_DELTA_CRL_INDICATOR,
+        ID_CE_FRESHEST_CRL,
+    };
+    let aki = AuthorityKeyIdentifier {
+        key_identifier: Some(OctetString::new(params.authority_key_id)?),
+        authority_cert_issuer: None,
+        authority_cert_serial_number: None,
+    };
+    let number = CrlNumber(der::asn1::Uint::new(&params.number.to_be_bytes())?);
+    let mut exts = vec![
+        extension(ID_CE_AUTHORITY_KEY_IDENTIFIER, false, &aki)?,
+        extension(ID_CE_CRL_NUMBER, false, &number)?,
+    ];
+    match params.scope {
+        CrlScope::Full { freshest_crl_url } => {
+            let freshest = FreshestCrl(vec![distribution_point(freshest_crl_url)?]);
+            exts.push(extension(ID_CE_FRESHEST_CRL, false, &freshest)?);
+        }
+        CrlScope::Delta { base_number } => {
+            // §5.2.4: deltaCRLIndicator MUST be critical.
+            let base = der::asn1::Uint::new(&base_number.to_be_bytes())?;
+            exts.push(extension(ID_CE_DELTA_CRL_INDICATOR, true, &base)?);
+        }
+    }
+    Ok(exts)
+}
+
+/// One DistributionPoint with a full name of one URI: the form used in
+/// cRLDistributionPoints and freshestCRL.
+pub fn distribution_point(url: &str) -> Result<DistributionPoint, der::Error> {
+    Ok(DistributionPoint {
+        distribution_point: Some(DistributionPointName::FullName(vec![
+            GeneralName::UniformResourceIdentifier(Ia5String::new(url)?),
+        ])),
+        reasons: None,
+        crl_issuer: None,
+    })
+}
+
+fn extension(
+    oid: const_oid::ObjectIdentifier,
+    critical: bool,
+    value: &impl Encode,
+) -> Result<Extension, CrlError> {
+    Ok(Extension {
+        extn_id: oid,
+        critical,
+        extn_value: OctetString::new(value.to_der()?)?,
+    })
+}
+
+/// RFC 5280 §5.1.2.4: UTCTime through 2049, GeneralizedTime after; whole
+/// seconds only.
+pub fn time(t: OffsetDateTime) -> Result<Time, der::Error> {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let dt = der::DateTime::new(
+        t.year() as u16,
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+    )?;
+    Ok(Time::from(dt))
+}
+
+/// Appends tag, DER length and content.
+pub fn push_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
+    out.push(tag);
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes
+            .iter()
+            .position(|b| *b != 0)
+            .unwrap_or(bytes.len() - 1);
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
+    out.extend_from_slice(content);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lengths_use_the_shortest_form() {
+        let mut out = Vec::new();
+        push_tlv(&mut out, 0x04, &[0; 0x7f]);
+        assert_eq!(&out[..2], &[0x04, 0x7f]);
+        out.clear();
+        push_tlv(&mut out, 0x04, &[0; 0x80]);
+        assert_eq!(&out[..3], &[0x04, 0x81, 0x80]);
+        out.clear();
+        push_tlv(&mut out, 0x04, &[0; 0x1234]);
+        assert_eq!(&out[..4], &[0x04, 0x82, 0x12, 0x34]);
+    }
+
+    #[test]
+    fn times_switch_to_generalized_in_2050() {
+        let utc = time(time::macros::datetime!(2049-12-31 23:59:59 UTC)).unwrap();
+        assert!(matches!(utc, Time::UtcTime(_)));
+        let gen_time = time(time::macros::datetime!(2050-01-01 0:00 UTC)).unwrap();
+        assert!(matches!(gen_time, Time::GeneralTime(_)));
+    }
+}

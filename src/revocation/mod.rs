@@ -1,0 +1,68 @@
+//! Full and delta CRLs ([RFC 5280 §5](https://www.rfc-editor.org/rfc/rfc5280#section-5)).
+//!
+//! [`diff`] decides the entries (pure), [`encode`] turns them into signed DER.
+
+pub mod diff;
+pub mod encode;
+
+use time::OffsetDateTime;
+
+use crate::domain::{CertStatus, CrlReason, Serial};
+
+pub use diff::delta_entries;
+pub use encode::{CrlError, CrlParams, CrlScope, RevokedList, SignedCrl, encode_crl, sign_crl};
+
+/// Full CRLs list everything; delta CRLs list what changed since a base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CrlKind {
+    Full,
+    Delta,
+}
+
+impl CrlKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Delta => "delta",
+        }
+    }
+}
+
+/// A suspended or revoked certificate as the store lists it for a full CRL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedCertificate {
+    pub serial: Serial,
+    pub status: CertStatus,
+    /// When the current status began: the entry's revocationDate.
+    pub since: OffsetDateTime,
+}
+
+/// A certificate whose status changed after a base full CRL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusChange {
+    pub serial: Serial,
+    /// Its status when the base was made (good if not yet issued).
+    pub base: CertStatus,
+    pub current: CertStatus,
+    /// When the current status began.
+    pub since: OffsetDateTime,
+}
+
+/// One revokedCertificates entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrlEntry {
+    pub serial: Serial,
+    pub revocation_date: OffsetDateTime,
+    pub reason: CrlReason,
+}
+
+impl ListedCertificate {
+    /// The full-CRL entry: reasonCode certificateHold for a suspension.
+    pub fn entry(&self) -> Option<CrlEntry> {
+        self.status.crl_reason().map(|reason| CrlEntry {
+            serial: self.serial.clone(),
+            revocation_date: self.since,
+            reason,
+        })
+    }
+}

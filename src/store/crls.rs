@@ -1,0 +1,205 @@
+//! Published CRLs and the two queries that feed them: the listed
+//! certificates (full CRL) and the changes since a base (delta CRL).
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use time::OffsetDateTime;
+
+use super::{StoreError, from_unix, to_unix};
+use crate::domain::{CertStatus, Serial};
+use crate::revocation::{CrlKind, ListedCertificate, StatusChange};
+
+/// A published CRL, without its DER.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrlSummary {
+    pub number: u64,
+    pub kind: CrlKind,
+    pub base_number: Option<u64>,
+    pub this_update: OffsetDateTime,
+    pub next_update: OffsetDateTime,
+    /// The newest status change this CRL reflects.
+    pub covers_seq: i64,
+    pub entries: u64,
+}
+
+const SUMMARY_COLUMNS: &str =
+    "number, kind, base_number, this_update, next_update, covers_seq, entries";
+
+fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<CrlSummary> {
+    let kind: String = row.get(1)?;
+    let time = |col: usize| -> rusqlite::Result<OffsetDateTime> {
+        from_unix(row.get(col)?).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Integer, e.into())
+        })
+    };
+    Ok(CrlSummary {
+        number: row.get(0)?,
+        kind: if kind == "full" {
+            CrlKind::Full
+        } else {
+            CrlKind::Delta
+        },
+        base_number: row.get(2)?,
+        this_update: time(3)?,
+        next_update: time(4)?,
+        covers_seq: row.get(5)?,
+        entries: row.get(6)?,
+    })
+}
+
+/// The newest CRL of a kind.
+pub fn latest(conn: &Connection, kind: CrlKind) -> Result<Option<CrlSummary>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM crls WHERE kind = ?1 ORDER BY number DESC LIMIT 1"
+        ))?
+        .query_row([kind.name()], summary_from_row)
+        .optional()?)
+}
+
+/// The DER and summary of the newest CRL of a kind.
+pub fn latest_der(
+    conn: &Connection,
+    kind: CrlKind,
+) -> Result<Option<(CrlSummary, Vec<u8>)>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {SUMMARY_COLUMNS}, der FROM crls WHERE kind = ?1 ORDER BY number DESC LIMIT 1"
+        ))?
+        .query_row([kind.name()], |r| Ok((summary_from_row(r)?, r.get(7)?)))
+        .optional()?)
+}
+
+/// Any CRL ever published, by number.
+pub fn by_number(
+    conn: &Connection,
+    number: u64,
+) -> Result<Option<(CrlSummary, Vec<u8>)>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {SUMMARY_COLUMNS}, der FROM crls WHERE number = ?1"
+        ))?
+        .query_row([number], |r| Ok((summary_from_row(r)?, r.get(7)?)))
+        .optional()?)
+}
+
+/// The highest CRL number ever committed (0 when none).
+pub fn highest_number(conn: &Connection) -> Result<u64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT COALESCE(MAX(number), 0) FROM crls")?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// The newest status change sequence number (0 when none).
+pub fn newest_change(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM status_changes")?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// The time of the oldest status change after `seq` (one a delta has not shown yet).
+pub fn oldest_change_after(
+    conn: &Connection,
+    seq: i64,
+) -> Result<Option<OffsetDateTime>, StoreError> {
+    // Issuance is a history row too, but not a change a CRL shows.
+    let at: Option<i64> = conn
+        .prepare_cached("SELECT MIN(at) FROM status_changes WHERE seq > ?1 AND action != 'issue'")?
+        .query_row([seq], |r| r.get(0))?;
+    at.map(from_unix).transpose()
+}
+
+/// Records a signed CRL. Fails with a constraint error when `number` is
+/// taken, so two publishers can never commit the same number.
+pub fn insert(conn: &Connection, summary: &CrlSummary, der: &[u8]) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO crls (number, kind, base_number, this_update, next_update, covers_seq, entries, der)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        summary.number,
+        summary.kind.name(),
+        summary.base_number,
+        to_unix(summary.this_update),
+        to_unix(summary.next_update),
+        summary.covers_seq,
+        summary.entries,
+        der,
+    ])?;
+    Ok(())
+}
+
+fn status_at(row: &Row<'_>, status_col: usize) -> rusqlite::Result<Option<CertStatus>> {
+    let name: Option<String> = row.get(status_col)?;
+    let reason: Option<u8> = row.get(status_col + 1)?;
+    Ok(name.and_then(|n| CertStatus::from_stored(&n, reason)))
+}
+
+fn serial_at(row: &Row<'_>, col: usize) -> rusqlite::Result<Serial> {
+    let hex: String = row.get(col)?;
+    hex.parse()
+        .map_err(|e: crate::domain::serial::SerialError| {
+            rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, e.into())
+        })
+}
+
+/// Streams every suspended or revoked certificate whose notAfter is at or
+/// after `not_after_from` (the previous full CRL's thisUpdate), in one pass
+/// over the `certificates_listed` index; `f` sees one entry at a time.
+pub fn for_each_listed(
+    conn: &Connection,
+    not_after_from: Option<OffsetDateTime>,
+    mut f: impl FnMut(ListedCertificate) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let from = not_after_from.map(to_unix).unwrap_or(i64::MIN);
+    let mut stmt = conn.prepare_cached(
+        "SELECT serial, status, reason, status_since FROM certificates
+         WHERE status IN ('suspended', 'revoked') AND not_after >= ?1",
+    )?;
+    let mut rows = stmt.query([from])?;
+    while let Some(row) = rows.next()? {
+        let status = status_at(row, 1)?
+            .ok_or_else(|| StoreError::Corrupt("listed certificate without a status".into()))?;
+        f(ListedCertificate {
+            serial: serial_at(row, 0)?,
+            status,
+            since: from_unix(row.get(3)?)?,
+        })?;
+    }
+    Ok(())
+}
+
+/// Every certificate with a status change after `base_seq`, with its status
+/// as of `base_seq` (None: not yet issued then) and now. Cost follows the
+/// number of changes: a range of the status_changes primary key, then the
+/// `status_changes_by_serial` index for each serial's status at the base.
+pub fn changes_since(conn: &Connection, base_seq: i64) -> Result<Vec<StatusChange>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT c.serial, c.status, c.reason, c.status_since,
+                b.status, b.reason
+         FROM (SELECT DISTINCT serial FROM status_changes WHERE seq > ?1) AS changed
+         JOIN certificates c ON c.serial = changed.serial
+         LEFT JOIN status_changes b ON b.seq = (
+             SELECT MAX(s.seq) FROM status_changes s WHERE s.serial = changed.serial AND s.seq <= ?1)",
+    )?;
+    let rows = stmt.query_map([base_seq], |row| {
+        Ok((
+            serial_at(row, 0)?,
+            status_at(row, 1)?,
+            row.get::<_, i64>(3)?,
+            status_at(row, 4)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (serial, current, since, base) = row?;
+        let current = current
+            .ok_or_else(|| StoreError::Corrupt(format!("certificate {serial} has no status")))?;
+        out.push(StatusChange {
+            serial,
+            base: base.unwrap_or(CertStatus::Good),
+            current,
+            since: from_unix(since)?,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,166 @@
+//! The SQLite store (SPEC §10): the only component that writes the database.
+//!
+//! WAL mode with `synchronous=FULL`, so a committed transaction survives a
+//! crash or power loss; every state change and its audit record commit in
+//! one transaction. Writers serialise on one connection (`BEGIN IMMEDIATE`);
+//! readers use a small pool of their own connections and never block writers.
+
+pub mod audit;
+pub mod certificates;
+pub mod crls;
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+/// A store failure. Constraint violations surface as `Sqlite` errors for the
+/// caller to map (e.g. a serial collision is retried by the issuer).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    #[error("the database schema is version {found}, newer than this eidca understands ({known})")]
+    SchemaTooNew { found: i64, known: i64 },
+}
+
+/// Busy timeout: a writer waits this long for another process (the CLI
+/// beside `serve`) before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Readers kept open for reuse.
+const READER_POOL: usize = 8;
+
+/// The database, shared by all threads of one process.
+pub struct Store {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let mut writer = open_connection(path, OpenFlags::default())?;
+        schema::migrate(&mut writer)?;
+        Ok(Store {
+            path: path.to_path_buf(),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` in one write transaction (`BEGIN IMMEDIATE`), committing only
+    /// if it returns `Ok`. The commit is durable when this returns.
+    pub fn write<T, E>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let mut conn = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        let value = f(&tx)?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(value)
+    }
+
+    /// Runs `f` in one read transaction: a consistent snapshot.
+    pub fn read<T, E>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let mut conn = self.reader()?;
+        let result = (|| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Deferred)
+                .map_err(StoreError::from)?;
+            let value = f(&tx)?;
+            tx.finish().map_err(StoreError::from)?;
+            Ok(value)
+        })();
+        self.release(conn);
+        result
+    }
+
+    /// Runs `f` on a reader connection outside an explicit transaction: for
+    /// single-statement lookups on the hot path (OCSP).
+    pub fn with_reader<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let conn = self.reader()?;
+        let result = f(&conn);
+        self.release(conn);
+        result
+    }
+
+    fn reader(&self) -> Result<Connection, StoreError> {
+        let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match pooled {
+            Some(conn) => Ok(conn),
+            None => open_connection(
+                &self.path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            ),
+        }
+    }
+
+    fn release(&self, conn: Connection) {
+        let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < READER_POOL {
+            pool.push(conn);
+        }
+    }
+}
+
+fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    if !flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Unix seconds for a time stored in the database.
+pub(crate) fn to_unix(t: time::OffsetDateTime) -> i64 {
+    t.unix_timestamp()
+}
+
+/// The time for unix seconds read from the database.
+pub(crate) fn from_unix(seconds: i64) -> Result<time::OffsetDateTime, StoreError> {
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .map_err(|_| StoreError::Corrupt(format!("timestamp {seconds} out of range")))
+}

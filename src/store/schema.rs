@@ -1,0 +1,105 @@
+//! Versioned schema migrations. Each entry runs once, in order, inside one
+//! transaction with the version bump; the version lives in `user_version`.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the domain model, status history, CRLs and the audit chain.
+    r#"
+    CREATE TABLE subscribers (
+        code        TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        created_at  INTEGER NOT NULL
+    );
+    CREATE TABLE cards (
+        card_number     TEXT PRIMARY KEY,
+        subscriber_code TEXT NOT NULL REFERENCES subscribers(code),
+        created_at      INTEGER NOT NULL
+    );
+    -- status_seq is the status_changes row that set the current status: the
+    -- version an OCSP cache entry is checked against.
+    CREATE TABLE certificates (
+        serial          TEXT PRIMARY KEY,
+        subscriber_code TEXT NOT NULL REFERENCES subscribers(code),
+        card_number     TEXT NOT NULL REFERENCES cards(card_number),
+        profile         TEXT NOT NULL,
+        not_before      INTEGER NOT NULL,
+        not_after       INTEGER NOT NULL,
+        der             BLOB NOT NULL,
+        status          TEXT NOT NULL CHECK (status IN ('good', 'suspended', 'revoked')),
+        reason          INTEGER,
+        status_since    INTEGER NOT NULL,
+        status_seq      INTEGER NOT NULL
+    );
+    CREATE INDEX certificates_by_card ON certificates(card_number);
+    CREATE INDEX certificates_by_subscriber ON certificates(subscriber_code);
+    -- The full CRL reads only listed certificates, in one index range.
+    CREATE INDEX certificates_listed ON certificates(status, not_after, serial, reason, status_since)
+        WHERE status != 'good';
+    -- Every status a certificate ever had, issuance included. AUTOINCREMENT:
+    -- a sequence number is never reused, even after the newest row is gone.
+    CREATE TABLE status_changes (
+        seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+        serial  TEXT NOT NULL REFERENCES certificates(serial),
+        at      INTEGER NOT NULL,
+        status  TEXT NOT NULL,
+        reason  INTEGER,
+        action  TEXT NOT NULL CHECK (action IN ('issue', 'suspend', 'resume', 'revoke')),
+        channel TEXT NOT NULL,
+        note    TEXT
+    );
+    CREATE INDEX status_changes_by_serial ON status_changes(serial, seq);
+    -- covers_seq: the newest status change the CRL reflects.
+    CREATE TABLE crls (
+        number      INTEGER PRIMARY KEY,
+        kind        TEXT NOT NULL CHECK (kind IN ('full', 'delta')),
+        base_number INTEGER REFERENCES crls(number),
+        this_update INTEGER NOT NULL,
+        next_update INTEGER NOT NULL,
+        covers_seq  INTEGER NOT NULL,
+        entries     INTEGER NOT NULL,
+        der         BLOB NOT NULL
+    );
+    CREATE INDEX crls_by_kind ON crls(kind, number);
+    CREATE TABLE audit_log (
+        id        INTEGER PRIMARY KEY,
+        at        INTEGER NOT NULL,
+        actor     TEXT NOT NULL,
+        action    TEXT NOT NULL,
+        subject   TEXT NOT NULL,
+        detail    TEXT NOT NULL,
+        prev_hash BLOB NOT NULL,
+        hash      BLOB NOT NULL
+    );
+    CREATE TABLE idempotency_keys (
+        key          TEXT PRIMARY KEY,
+        request_hash BLOB NOT NULL,
+        status       INTEGER NOT NULL,
+        body         BLOB NOT NULL,
+        created_at   INTEGER NOT NULL
+    );
+    "#,
+];
+
+/// Brings the schema to the newest version; refuses a database from a newer eidca.
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let known = MIGRATIONS.len() as i64;
+    loop {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > known {
+            return Err(StoreError::SchemaTooNew {
+                found: version,
+                known,
+            });
+        }
+        if version == known {
+            return Ok(());
+        }
+        tx.execute_batch(MIGRATIONS[version as usize])?;
+        tx.pragma_update(None, "user_version", version + 1)?;
+        tx.commit()?;
+    }
+}
