@@ -50,7 +50,9 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
                 addr: listen.clone(),
                 source,
             })?;
-        eprintln!("eidca listening on http://{listen}");
+        // Tests start the server on port 0 and read the bound address from this line.
+        let bound = listener.local_addr()?;
+        eprintln!("eidca listening on http://{bound}");
         axum::serve(listener, router(app))
             .with_graceful_shutdown(shutdown_signal())
             .await?;

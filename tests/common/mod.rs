@@ -1,0 +1,231 @@
+//! Shared test harness: a throw-away CA (fresh development hierarchy, config
+//! and data directory), CSRs made by openssl, the eidca binary, a running
+//! server on an ephemeral port, and the pkilint linters.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+/// The development configuration of the repository, used as the template.
+const DEV_CONFIG: &str = include_str!("../../ca-config/eidca.toml");
+
+/// A CA in a temporary directory: `keys/` (a new dev hierarchy), `eidca.toml`, `data/`.
+pub struct TestCa {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestCa {
+    /// A fresh hierarchy and the development config pointing at it.
+    pub fn new() -> Self {
+        Self::with_config(|c| c)
+    }
+
+    /// As [`TestCa::new`], with the config text edited by `edit`.
+    pub fn with_config(edit: impl FnOnce(String) -> String) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        eidca::devkeys::generate(&dir.path().join("keys"), time::OffsetDateTime::now_utc()).expect("dev keys");
+        let config = DEV_CONFIG.replace("../keys-dev/", "keys/");
+        std::fs::write(dir.path().join("eidca.toml"), edit(config)).expect("write config");
+        TestCa { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.path().join("eidca.toml")
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.path().join("data")
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        self.data_dir().join("eidca.sqlite3")
+    }
+
+    pub fn root_cert(&self) -> PathBuf {
+        self.path().join("keys/root-ca.crt")
+    }
+
+    pub fn issuing_cert(&self) -> PathBuf {
+        self.path().join("keys/issuing-ca.crt")
+    }
+
+    /// The eidca binary with `--config` and `--data` set for this CA.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_eidca"));
+        cmd.arg("--config").arg(self.config_path()).arg("--data").arg(self.data_dir());
+        cmd.env_remove("EIDCA_CONFIG").env_remove("EIDCA_DATA_DIR").env_remove("EIDCA_LISTEN");
+        cmd
+    }
+
+    /// Runs `eidca <args>` and returns its output.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().expect("run eidca")
+    }
+
+    /// Runs `eidca <args>`, asserts success, returns stdout.
+    pub fn run_ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "eidca {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+
+    /// The library's authority on this CA (same store the binary uses).
+    pub fn authority(&self) -> eidca::authority::Authority {
+        let source = eidca::config::ConfigSource {
+            path: self.config_path(),
+            listen: None,
+            data_dir: self.data_dir(),
+        };
+        let config = eidca::config::Config::load_with_env(&source, std::iter::empty()).expect("config");
+        eidca::authority::Authority::open(config, std::sync::Arc::new(eidca::authority::SystemClock)).expect("authority")
+    }
+
+    /// Issues a certificate through the CLI; returns (serial hex, PEM path).
+    pub fn issue(&self, code: &str, card: &str, profile: &str, csr: &Path) -> (String, PathBuf) {
+        let pem = self.run_ok(&[
+            "issue", "--subscriber", code, "--name", "Test Subscriber", "--card", card, "--profile", profile,
+            "--csr", csr.to_str().expect("utf-8 path"),
+        ]);
+        let path = self.path().join(format!("{}-{}.pem", card, rand_suffix()));
+        std::fs::write(&path, &pem).expect("write cert");
+        let serial = openssl_ok(&["x509", "-in", path.to_str().expect("path"), "-noout", "-serial"]);
+        let serial = serial.trim().trim_start_matches("serial=").to_lowercase();
+        (serial.trim_start_matches("00").to_owned(), path)
+    }
+
+    /// Starts `eidca serve` on an ephemeral port with extra environment.
+    pub fn serve(&self, env: &[(&str, &str)]) -> Server {
+        let mut cmd = self.command();
+        cmd.arg("serve").arg("--listen").arg("127.0.0.1:0");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Server::start(cmd)
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A running `eidca serve`, killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub base_url: String,
+}
+
+impl Server {
+    fn start(mut cmd: Command) -> Server {
+        let mut child = cmd.stderr(Stdio::piped()).stdout(Stdio::null()).spawn().expect("spawn eidca serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if !sent {
+                    if let Some(url) = line.split("listening on ").nth(1) {
+                        let _ = tx.send(url.trim().to_owned());
+                        sent = true;
+                    }
+                }
+                eprintln!("[serve] {line}");
+            }
+        });
+        let base_url = rx.recv_timeout(Duration::from_secs(30)).expect("server did not report its address");
+        Server { child, base_url }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    /// Sends SIGKILL and waits.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs openssl and returns its output.
+pub fn openssl(args: &[&str]) -> Output {
+    Command::new("openssl").args(args).output().expect("openssl is installed by scripts/test")
+}
+
+/// Runs openssl, asserts success, returns stdout.
+pub fn openssl_ok(args: &[&str]) -> String {
+    let out = openssl(args);
+    assert!(out.status.success(), "openssl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Key types for test CSRs.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyKind {
+    P256,
+    P384,
+    Rsa2048,
+    Rsa1024,
+}
+
+/// Makes a key and a CSR with openssl in `dir`; returns the CSR path.
+/// The CSR's subject is deliberately unrelated to any subscriber.
+pub fn make_csr(dir: &Path, kind: KeyKind) -> PathBuf {
+    let n = rand_suffix();
+    let key = dir.join(format!("key-{n}.pem"));
+    let csr = dir.join(format!("req-{n}.csr"));
+    let algo: &[&str] = match kind {
+        KeyKind::P256 => &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        KeyKind::P384 => &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"],
+        KeyKind::Rsa2048 => &["-newkey", "rsa:2048"],
+        KeyKind::Rsa1024 => &["-newkey", "rsa:1024"],
+    };
+    let mut args = vec!["req", "-new", "-nodes", "-subj", "/C=XX/CN=Mallory From The CSR/O=Ignored"];
+    args.extend_from_slice(algo);
+    let (k, c) = (key.to_str().expect("path"), csr.to_str().expect("path"));
+    args.extend_from_slice(&["-keyout", k, "-out", c]);
+    openssl_ok(&args);
+    csr
+}
+
+/// Path of a pkilint command; the tests fail (never skip) without it.
+pub fn pkilint(tool: &str) -> PathBuf {
+    let dir = std::env::var("EIDCA_PKILINT_BIN").unwrap_or_else(|_| {
+        let local = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin");
+        local.to_owned()
+    });
+    let path = Path::new(&dir).join(tool);
+    assert!(path.exists(), "{} not found: run scripts/test, which installs pkilint", path.display());
+    path
+}
+
+/// Runs a pkilint linter on a file and asserts no ERROR or FATAL finding.
+pub fn assert_pkilint_clean(tool: &str, extra: &[&str], file: &Path) {
+    let out = Command::new(pkilint(tool))
+        .args(["lint"])
+        .args(extra)
+        .arg(file)
+        .output()
+        .expect("run pkilint");
+    let report = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let bad: Vec<&str> = report
+        .lines()
+        .filter(|l| l.contains("(ERROR)") || l.contains("(FATAL)") || l.contains("ERROR") || l.contains("FATAL"))
+        .collect();
+    assert!(bad.is_empty(), "{tool} on {}: {}", file.display(), report);
+}
