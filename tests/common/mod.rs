@@ -165,11 +165,9 @@ impl Server {
             let mut sent = false;
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if !sent {
-                    if let Some(url) = line.split("listening on ").nth(1) {
-                        let _ = tx.send(url.trim().to_owned());
-                        sent = true;
-                    }
+                if let Some(url) = line.split("listening on ").nth(1).filter(|_| !sent) {
+                    let _ = tx.send(url.trim().to_owned());
+                    sent = true;
                 }
                 eprintln!("[serve] {line}");
             }
