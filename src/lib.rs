@@ -18,6 +18,8 @@ pub mod domain;
 pub mod http;
 /// Certificate issuance: CSR checks and the end-entity profile.
 pub mod issuance;
+/// The OCSP responder: request decoding, status lookup, signing, the never-stale cache.
+pub mod ocsp;
 /// Full and delta CRLs: the pure diff and the DER encoding.
 pub mod revocation;
 /// CA keys: load, sign, describe.

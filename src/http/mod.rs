@@ -1,5 +1,8 @@
 //! The HTTP service: router, RA API, public endpoints.
 
+pub mod connections;
+pub mod ocsp;
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -13,6 +16,8 @@ use crate::config::Config;
 pub enum ServeError {
     #[error(transparent)]
     Start(#[from] StartError),
+    #[error(transparent)]
+    Ocsp(#[from] crate::ocsp::ResponderError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: String,
@@ -26,12 +31,14 @@ pub enum ServeError {
 #[derive(Debug)]
 pub struct App {
     pub authority: Authority,
+    pub ocsp: crate::ocsp::Responder,
 }
 
 /// The router with every route.
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .merge(ocsp::routes())
         .with_state(app)
 }
 
@@ -43,7 +50,12 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
     runtime.block_on(async move {
         let listen = config.listen.clone();
         let authority = Authority::open(config, Arc::new(SystemClock))?;
-        let app = Arc::new(App { authority });
+        let ocsp = crate::ocsp::Responder::open(
+            authority.config(),
+            &authority.issuing_ca().cert,
+            authority.store(),
+        )?;
+        let app = Arc::new(App { authority, ocsp });
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .map_err(|source| ServeError::Listen {
@@ -53,9 +65,7 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         // Tests start the server on port 0 and read the bound address from this line.
         let bound = listener.local_addr()?;
         eprintln!("eidca listening on http://{bound}");
-        axum::serve(listener, router(app))
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
+        connections::serve(listener, router(app), shutdown_signal()).await;
         Ok(())
     })
 }
