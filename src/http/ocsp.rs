@@ -147,6 +147,8 @@ fn reply(
         }
     }
     if conditional.is_some_and(|request| none_match_fails(request, &signed.etag)) {
+        // A 304 has no content, so no Content-Type (RFC 9110 §15.4.5).
+        headers.remove(CONTENT_TYPE);
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
     let body: Bytes = signed.der.clone();

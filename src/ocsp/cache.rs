@@ -128,10 +128,9 @@ impl ResponseCache {
         let mut shard = self.shard(&key).write().unwrap_or_else(|p| p.into_inner());
         if shard.len() >= self.per_shard && !shard.contains_key(&key) {
             shard.retain(|_, e| keep(e));
-            if shard.len() >= self.per_shard {
-                if let Some(victim) = shard.keys().next().cloned() {
-                    shard.remove(&victim);
-                }
+            let victim = shard.keys().next().cloned();
+            if let Some(victim) = victim.filter(|_| shard.len() >= self.per_shard) {
+                shard.remove(&victim);
             }
         }
         shard.insert(key, entry);

@@ -186,13 +186,12 @@ impl Responder {
             serial_der: cert_id.serial_der.as_slice().into(),
             form: cert_id.form,
         };
-        if let Some(entry) = self.cache.get(&key) {
-            if entry.version == version
-                && still_fresh(entry.response.this_update, self.max_age, now)
-            {
-                self.metrics.cache_hit();
-                return Ok(Answer::Cacheable(entry.response));
-            }
+        let cached = self.cache.get(&key).filter(|entry| {
+            entry.version == version && still_fresh(entry.response.this_update, self.max_age, now)
+        });
+        if let Some(entry) = cached {
+            self.metrics.cache_hit();
+            return Ok(Answer::Cacheable(entry.response));
         }
         self.metrics.cache_miss();
         let signed = Arc::new(self.sign(&[SingleAnswer { cert_id, status }], None, now)?);
