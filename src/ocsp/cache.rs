@@ -2,9 +2,11 @@
 //! allows pre-produced responses; [§6](https://www.rfc-editor.org/rfc/rfc5019#section-6) their HTTP caching).
 //!
 //! Never stale: every entry carries the certificate's status version (the
-//! store's `status_seq`), and the responder serves an entry only if the
-//! version it has just read from the store is the same. A status change
-//! committed by any process bumps the version, so the next request re-signs.
+//! store's `status_seq`) and the store's commit marker when that version
+//! was read. The responder serves an entry only if the store's marker is
+//! still the same (nothing committed since), or if the version it has just
+//! read from the store is the same. A status change committed by any
+//! process changes both, so the next request looks up and re-signs.
 //!
 //! Cheap: the map is split into shards, each behind its own `RwLock`, so
 //! concurrent requests share read locks and never queue behind one global
@@ -18,7 +20,9 @@ use std::sync::{Arc, RwLock};
 use bytes::Bytes;
 use time::OffsetDateTime;
 
+use super::commits::CommitMarker;
 use super::request::CertIdForm;
+use super::status::SingleStatus;
 
 /// Entries kept at most. A response with the responder certificate is about
 /// 1 KiB, so this bounds the cache near 300 MiB; beyond it, the least useful
@@ -77,11 +81,17 @@ fn http_date(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-/// A cached response and the status version it was signed for (`None`:
-/// the serial was not in the store).
+/// A cached response, the status version it was signed for (`None`: the
+/// serial was not in the store), and the committed state of the store in
+/// which that version was last confirmed.
 #[derive(Debug, Clone)]
 pub struct CacheEntry {
     pub version: Option<i64>,
+    /// What the response says, for the metrics of a cache hit.
+    pub status: SingleStatus,
+    /// While the store's commit marker is still this one, the version is
+    /// still current: nothing was committed since it was read.
+    pub confirmed_at: Option<CommitMarker>,
     pub response: Arc<SignedResponse>,
 }
 
@@ -168,6 +178,8 @@ mod tests {
         let t = OffsetDateTime::UNIX_EPOCH;
         CacheEntry {
             version: Some(version),
+            status: SingleStatus::Good,
+            confirmed_at: None,
             response: Arc::new(SignedResponse {
                 der: Bytes::from_static(b"der"),
                 this_update: t,

@@ -1,6 +1,7 @@
-//! Status lookups for the responder's hot path: one indexed point query
-//! (`store::certificates::status_version`) per request, on read-only
-//! connections of the responder's own.
+//! Status lookups for the responder: one indexed point query
+//! (`store::certificates::status_version`) per certificate, on read-only
+//! connections of the responder's own, and the store's commit marker
+//! ([`super::commits`]) that tells when a lookup can be skipped.
 //!
 //! The connections sit in slots, each behind its own mutex; a thread starts
 //! at "its" slot and takes the first free one, so the worker threads of the
@@ -15,6 +16,7 @@ use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use rusqlite::Connection;
 
+use super::commits::{CommitMarker, CommitWatch};
 use crate::domain::Serial;
 use crate::store::certificates::{StatusVersion, status_version};
 use crate::store::{Store, StoreError};
@@ -22,6 +24,13 @@ use crate::store::{Store, StoreError};
 /// Slots beyond the machine's parallelism, for blocking-pool threads and
 /// tests that call from many threads.
 const SPARE_SLOTS: usize = 2;
+
+/// Page cache of each lookup connection, in KiB (SQLite's `cache_size`
+/// takes negative values as KiB). SQLite's default of 2 MiB holds the
+/// B-tree pages of a few hundred certificates only; beyond that every lookup
+/// re-reads two pages with `pread`, which doubles its cost. A page cache
+/// survives between read transactions as long as nothing was committed.
+const PAGE_CACHE_KIB: i64 = 32 * 1024;
 
 static NEXT_HOME: AtomicUsize = AtomicUsize::new(0);
 
@@ -40,9 +49,10 @@ fn home_slot() -> usize {
     })
 }
 
-/// Read-only connections to the store, one per slot.
+/// Read-only connections to the store, one per slot, and its commit marker.
 pub struct StatusReader {
     slots: Box<[Mutex<Connection>]>,
+    commits: CommitWatch,
 }
 
 impl std::fmt::Debug for StatusReader {
@@ -58,9 +68,21 @@ impl StatusReader {
     pub fn open(store: &Store) -> Result<Self, StoreError> {
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         let slots = (0..cpus + SPARE_SLOTS)
-            .map(|_| store.open_reader().map(Mutex::new))
-            .collect::<Result<_, _>>()?;
-        Ok(Self { slots })
+            .map(|_| {
+                let conn = store.open_reader()?;
+                conn.pragma_update(None, "cache_size", -PAGE_CACHE_KIB)?;
+                Ok(Mutex::new(conn))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Self {
+            slots,
+            commits: CommitWatch::new(store.path()),
+        })
+    }
+
+    /// The store's committed state now, if it can be read for sure.
+    pub fn commit_marker(&self) -> Option<CommitMarker> {
+        self.commits.current()
     }
 
     /// The current status and its version, or `None` for a serial never issued.

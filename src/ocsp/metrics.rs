@@ -1,6 +1,6 @@
 //! Responder metrics: responses by OCSPResponseStatus ([RFC 6960 §4.2.1](https://www.rfc-editor.org/rfc/rfc6960#section-4.2.1)),
-//! SingleResponses by certStatus, cache hits and misses, and the time spent
-//! signing. Plain atomics, so counting costs the hot path a few relaxed
+//! SingleResponses by certStatus, cache hits and misses, store lookups, and
+//! the time spent signing. Plain atomics, so counting costs the hot path a few relaxed
 //! increments; [`Metrics::render_prometheus`] writes the text exposition
 //! format for `/metrics`.
 
@@ -23,6 +23,7 @@ pub struct Metrics {
     cert_statuses: [AtomicU64; 3],
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
+    store_lookups: AtomicU64,
     signing_buckets: [AtomicU64; SIGNING_BUCKETS_US.len()],
     signing_count: AtomicU64,
     signing_sum_ns: AtomicU64,
@@ -68,6 +69,15 @@ impl Metrics {
 
     pub fn cache_miss(&self) {
         add(&self.cache_misses);
+    }
+
+    pub fn store_lookup(&self) {
+        add(&self.store_lookups);
+    }
+
+    /// Status lookups in the store so far.
+    pub fn store_lookups(&self) -> u64 {
+        read(&self.store_lookups)
     }
 
     pub fn signed(&self, took: Duration) {
@@ -142,6 +152,16 @@ impl Metrics {
         )?;
         writeln!(out, "# TYPE eidca_ocsp_cache_misses_total counter")?;
         writeln!(out, "eidca_ocsp_cache_misses_total {misses}")?;
+        writeln!(
+            out,
+            "# HELP eidca_ocsp_store_lookups_total Status lookups in the store (none while nothing is committed)."
+        )?;
+        writeln!(out, "# TYPE eidca_ocsp_store_lookups_total counter")?;
+        writeln!(
+            out,
+            "eidca_ocsp_store_lookups_total {}",
+            self.store_lookups()
+        )?;
         writeln!(
             out,
             "# HELP eidca_ocsp_signing_seconds Time to encode and sign one OCSP response."

@@ -6,9 +6,14 @@
 //! answer ([`status`], pure), and serves a pre-signed response from
 //! [`cache`] when the status version still matches, or signs a new one with
 //! the delegated responder key ([`response`]). It never writes the store.
+//! A cached response whose version was confirmed in the store's current
+//! committed state ([`commits`]: nothing committed since) is served without
+//! a lookup; so the hot path is one `pread` of SQLite's WAL-index header and
+//! a memory copy, and one indexed lookup per certificate after any commit.
 //! HTTP lives in `http::ocsp`; this module knows nothing of it.
 
 pub mod cache;
+pub mod commits;
 pub mod lookup;
 pub mod metrics;
 pub mod request;
@@ -170,41 +175,62 @@ impl Responder {
         Answer::error(status)
     }
 
-    /// The hot path: one lookup, then the cached response if it was signed
-    /// for the status version just read and is still in the first half of
-    /// its validity; otherwise sign, cache and serve a new one.
+    /// The hot path. The store's commit marker is read first; a cached
+    /// response still in the first half of its validity is served as is if
+    /// nothing was committed since its status version was last read (no
+    /// lookup at all), or else if one indexed lookup finds the same version.
+    /// Otherwise a new response is signed and cached.
     fn answer_from_cache(
         &self,
         cert_id: &CertId,
         now: OffsetDateTime,
     ) -> Result<Answer, ResponseStatus> {
-        let stored = self.lookup(cert_id)?;
-        let version = stored.as_ref().map(|s| s.version);
-        let status = decide(stored);
-        self.metrics.cert_status(status);
+        // Read before the lookup: any version read afterwards is at least as
+        // new as the state this marker names.
+        let marker = self.statuses.commit_marker();
         let key = CacheKey {
             serial_der: cert_id.serial_der.as_slice().into(),
             form: cert_id.form,
         };
-        let cached = self.cache.get(&key).filter(|entry| {
-            entry.version == version && still_fresh(entry.response.this_update, self.max_age, now)
-        });
-        if let Some(entry) = cached {
-            self.metrics.cache_hit();
-            return Ok(Answer::Cacheable(entry.response));
+        let max_age = self.max_age;
+        let fresh = |e: &CacheEntry| still_fresh(e.response.this_update, max_age, now);
+        let cached = self.cache.get(&key).filter(fresh);
+        if let Some(entry) = cached
+            .as_ref()
+            .filter(|e| marker.is_some() && e.confirmed_at == marker)
+        {
+            return Ok(self.hit(entry));
+        }
+        let stored = self.lookup(cert_id)?;
+        let version = stored.as_ref().map(|s| s.version);
+        if let Some(entry) = cached.filter(|e| e.version == version) {
+            // Remember that it is current in this state, so that the next
+            // requests need no lookup until something is committed.
+            let confirmed = CacheEntry {
+                confirmed_at: marker,
+                ..entry.clone()
+            };
+            self.cache.insert(key, confirmed, fresh);
+            return Ok(self.hit(&entry));
         }
         self.metrics.cache_miss();
+        let status = decide(stored);
+        self.metrics.cert_status(status);
         let signed = Arc::new(self.sign(&[SingleAnswer { cert_id, status }], None, now)?);
-        let max_age = self.max_age;
-        self.cache.insert(
-            key,
-            CacheEntry {
-                version,
-                response: Arc::clone(&signed),
-            },
-            |e| still_fresh(e.response.this_update, max_age, now),
-        );
+        let entry = CacheEntry {
+            version,
+            status,
+            confirmed_at: marker,
+            response: Arc::clone(&signed),
+        };
+        self.cache.insert(key, entry, fresh);
         Ok(Answer::Cacheable(signed))
+    }
+
+    fn hit(&self, entry: &CacheEntry) -> Answer {
+        self.metrics.cache_hit();
+        self.metrics.cert_status(entry.status);
+        Answer::Cacheable(Arc::clone(&entry.response))
     }
 
     /// A response signed for this request only: it echoes a nonce, or
@@ -239,6 +265,7 @@ impl Responder {
         let Some(serial) = &cert_id.serial else {
             return Ok(None);
         };
+        self.metrics.store_lookup();
         self.statuses.status(serial).map_err(|e| {
             tracing::warn!(error = %e, "OCSP status lookup failed");
             ResponseStatus::TryLater
@@ -436,6 +463,11 @@ mod tests {
         let again = f.responder.respond(&request, NOW + Duration::seconds(60));
         assert_eq!(first.der(), again.der(), "served from the cache");
         assert_eq!(f.responder.metrics().cache(), (1, 1));
+        assert_eq!(
+            f.responder.metrics().store_lookups(),
+            1,
+            "nothing committed since the first answer: no lookup"
+        );
 
         f.change(&s, CertStatus::Suspended, NOW + Duration::seconds(61));
         let after = f.responder.respond(&request, NOW + Duration::seconds(62));
@@ -464,6 +496,21 @@ mod tests {
             info.revocation_reason,
             Some(rasn_pkix::CrlReason::KeyCompromise)
         );
+    }
+
+    #[test]
+    fn a_commit_elsewhere_costs_one_lookup_and_no_signature() {
+        let f = Fixture::new();
+        let (s, other) = (serial(1), serial(2));
+        f.issue(&s);
+        let request = f.request(&[&s], false);
+        let first = f.responder.respond(&request, NOW);
+        f.issue(&other);
+        for _ in 0..3 {
+            assert_eq!(f.responder.respond(&request, NOW).der(), first.der());
+        }
+        assert_eq!(f.responder.metrics().store_lookups(), 2);
+        assert_eq!(f.responder.metrics().cache(), (3, 1));
     }
 
     #[test]

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# OCSP load benchmark (issue 4): eidca's responder against a trivial fixed-body
+# axum handler (the ceiling) and `openssl ocsp -index` (the peer), all on
+# 127.0.0.1, with wrk sharing the machine.
+#
+#   bench/ocsp-load.sh            # everything; results as a Markdown table
+#
+# Environment:
+#   BENCH_DIR   work directory (default /tmp/eidca-bench); the store is kept
+#               between runs (delete the directory to refill it)
+#   COUNT       certificates in the store (default 100000)
+#   DURATION    seconds per run (default 10); RUNS runs per figure (default 3)
+#   THREADS, CONNECTIONS   wrk -t / -c (default 2 / 16)
+#
+# Needs wrk (Debian: apt-get install wrk) and openssl. Builds the release
+# binary and the examples fill_store and fixed_body.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+BENCH_DIR=${BENCH_DIR:-/tmp/eidca-bench}
+COUNT=${COUNT:-100000}
+DURATION=${DURATION:-10}
+RUNS=${RUNS:-3}
+THREADS=${THREADS:-2}
+CONNECTIONS=${CONNECTIONS:-16}
+SAMPLE=1000
+EIDCA_PORT=18080
+FIXED_PORT=18081
+OPENSSL_PORT=18082
+export EIDCA_BENCH_DIR=$REPO/bench
+
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+
+nice cargo build --release --locked --bin eidca --example fill_store --example fixed_body
+BIN=$REPO/target/release
+KEYS=$REPO/keys-dev
+mkdir -p "$BENCH_DIR"
+
+# 1. The store: COUNT real certificates (see examples/fill_store.rs).
+if [ ! -s "$BENCH_DIR/serials.txt" ]; then
+  rm -rf "$BENCH_DIR/data"
+  "$BIN/examples/fill_store" --config ca-config/eidca.toml --data "$BENCH_DIR/data" \
+    --count "$COUNT" --out "$BENCH_DIR"
+fi
+
+# 2. Requests for SAMPLE serials spread over the store, made by OpenSSL's
+#    own client: without nonce (cacheable) and with one (signed per request).
+if [ ! -s "$BENCH_DIR/post-nonce.txt" ]; then
+  rm -rf "$BENCH_DIR/requests" && mkdir -p "$BENCH_DIR/requests"
+  awk -v n="$SAMPLE" -v total="$(wc -l <"$BENCH_DIR/serials.txt")" \
+    'NR % int(total / n) == 0 && c < n { print $1; c++ }' "$BENCH_DIR/serials.txt" \
+    >"$BENCH_DIR/sample.txt"
+  xargs -P 2 -I{} openssl ocsp -issuer "$KEYS/issuing-ca.crt" -serial 0x{} -no_nonce \
+    -reqout "$BENCH_DIR/requests/{}.der" <"$BENCH_DIR/sample.txt"
+  xargs -P 2 -I{} openssl ocsp -issuer "$KEYS/issuing-ca.crt" -serial 0x{} \
+    -reqout "$BENCH_DIR/requests/{}-nonce.der" <"$BENCH_DIR/sample.txt"
+  : >"$BENCH_DIR/get.txt"; : >"$BENCH_DIR/post.txt"; : >"$BENCH_DIR/post-nonce.txt"
+  while read -r serial; do
+    echo "/ocsp/$(base64 -w0 "$BENCH_DIR/requests/$serial.der")" >>"$BENCH_DIR/get.txt"
+    echo "$BENCH_DIR/requests/$serial.der" >>"$BENCH_DIR/post.txt"
+    echo "$BENCH_DIR/requests/$serial-nonce.der" >>"$BENCH_DIR/post-nonce.txt"
+  done <"$BENCH_DIR/sample.txt"
+fi
+
+# 3. The three servers.
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+trap cleanup EXIT
+"$BIN/eidca" --config ca-config/eidca.toml --data "$BENCH_DIR/data" serve \
+  --listen 127.0.0.1:$EIDCA_PORT 2>"$BENCH_DIR/eidca.log" &
+EIDCA_PID=$!
+pids+=($!)
+"$BIN/examples/fixed_body" 127.0.0.1:$FIXED_PORT 2>"$BENCH_DIR/fixed.log" &
+FIXED_PID=$!
+pids+=($!)
+# openssl ocsp -port takes a port only (it listens on every address).
+openssl ocsp -index "$BENCH_DIR/index.txt" -port $OPENSSL_PORT -CA "$KEYS/issuing-ca.crt" \
+  -rsigner "$KEYS/ocsp-responder.crt" -rkey "$KEYS/ocsp-responder.key" -nmin 10 \
+  -ignore_err 2>"$BENCH_DIR/openssl.log" >/dev/null &
+OPENSSL_PID=$!
+pids+=($!)
+# Wait with real requests: a bare connect-and-close would leave the OpenSSL
+# responder spinning (the bug issue 4's stalled-client test guards against).
+for port in $EIDCA_PORT $FIXED_PORT $OPENSSL_PORT; do
+  for _ in $(seq 100); do
+    curl -sf -o /dev/null --max-time 2 -H 'Content-Type: application/ocsp-request' \
+      --data-binary @"$(head -1 "$BENCH_DIR/post.txt")" "http://127.0.0.1:$port/ocsp" && break
+    sleep 0.1
+  done
+done
+
+# CPU time (user + system) of a process so far, in clock ticks of 10 ms.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# One figure: a warm-up run, then RUNS runs; prints the median run's
+# requests/s, p50 and p99 (µs), the errors over all runs, and the server's
+# CPU time per request over all runs (other load on the machine does not
+# inflate it, unlike the rates).
+measure() {
+  local label=$1 pid=$2; shift 2
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "$@" >/dev/null
+  local results=() before after
+  before=$(cpu_ticks "$pid")
+  for _ in $(seq "$RUNS"); do
+    results+=("$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" "$@" | grep '^RESULT')")
+  done
+  after=$(cpu_ticks "$pid")
+  printf '%s\n' "${results[@]}" | sort -k2 -n | awk -v label="$label" -v runs="$RUNS" \
+    -v ticks=$((after - before)) '
+    { rps[NR] = $2; p50[NR] = $3; p99[NR] = $4; errors += $5; requests += $6; all = all " " $2 }
+    END {
+      m = int((runs + 1) / 2)
+      printf "| %s | %d | %.0f | %.0f | %d | %.1f | %s |\n", label, rps[m], p50[m], p99[m], errors,
+        ticks * 10000 / requests, all
+    }'
+}
+
+E=http://127.0.0.1:$EIDCA_PORT
+F=http://127.0.0.1:$FIXED_PORT
+O=http://127.0.0.1:$OPENSSL_PORT
+cd "$EIDCA_BENCH_DIR"
+echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, median of $RUNS; $COUNT certificates; $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| what | req/s | p50 µs | p99 µs | errors | server CPU µs/req | runs (req/s) |"
+echo "|---|---:|---:|---:|---:|---:|---|"
+measure "fixed 300-byte body, static GET (ceiling)" "$FIXED_PID" -s static.lua "$F/"
+measure "fixed 300-byte body, GET round robin (ceiling)" "$FIXED_PID" -s get.lua "$F/" -- "$BENCH_DIR/get.txt"
+measure "eidca cached GET, one URL" "$EIDCA_PID" -s static.lua "$E$(head -1 "$BENCH_DIR/get.txt")"
+measure "eidca cached GET, $SAMPLE serials round robin" "$EIDCA_PID" -s get.lua "$E/" -- "$BENCH_DIR/get.txt"
+measure "eidca cached POST, $SAMPLE serials round robin" "$EIDCA_PID" -s post.lua "$E/ocsp" -- "$BENCH_DIR/post.txt"
+measure "eidca nonce POST (signed per request)" "$EIDCA_PID" -s post.lua "$E/ocsp" -- "$BENCH_DIR/post-nonce.txt"
+measure "openssl ocsp -index, POST (peer)" "$OPENSSL_PID" -s post.lua "$O/" -- "$BENCH_DIR/post.txt"
