@@ -47,12 +47,13 @@ pub struct SignedResponse {
     pub der: Bytes,
     pub this_update: OffsetDateTime,
     pub next_update: OffsetDateTime,
-    /// Strong entity tag, quoted (RFC 9110 §8.8.3).
-    pub etag: String,
+    /// Strong entity tag, quoted (RFC 9110 §8.8.3). The header values are
+    /// `Bytes` so that every answer shares them instead of formatting them.
+    pub etag: Bytes,
     /// thisUpdate as an HTTP-date (RFC 9110 §5.6.7).
-    pub last_modified: String,
+    pub last_modified: Bytes,
     /// nextUpdate as an HTTP-date.
-    pub expires: String,
+    pub expires: Bytes,
 }
 
 impl SignedResponse {
@@ -64,9 +65,9 @@ impl SignedResponse {
             der: der.into(),
             this_update,
             next_update,
-            etag,
-            last_modified: http_date(this_update),
-            expires: http_date(next_update),
+            etag: etag.into(),
+            last_modified: http_date(this_update).into(),
+            expires: http_date(next_update).into(),
         }
     }
 }
@@ -184,9 +185,9 @@ mod tests {
                 der: Bytes::from_static(b"der"),
                 this_update: t,
                 next_update: t,
-                etag: String::new(),
-                last_modified: String::new(),
-                expires: String::new(),
+                etag: Bytes::new(),
+                last_modified: Bytes::new(),
+                expires: Bytes::new(),
             }),
         }
     }
@@ -196,7 +197,7 @@ mod tests {
         let t = time::macros::datetime!(1994-11-06 08:49:37 UTC);
         assert_eq!(http_date(t), "Sun, 06 Nov 1994 08:49:37 GMT");
         let signed = SignedResponse::new(vec![1, 2, 3], t, t + time::Duration::minutes(10));
-        assert_eq!(signed.expires, "Sun, 06 Nov 1994 08:59:37 GMT");
+        assert_eq!(signed.expires, &b"Sun, 06 Nov 1994 08:59:37 GMT"[..]);
         assert_eq!(signed.etag.len(), 34);
     }
 
