@@ -32,6 +32,7 @@ use crate::config::Config;
 use crate::store::certificates::StatusVersion;
 use crate::store::{Store, StoreError};
 use cache::{CacheEntry, CacheKey, ResponseCache, SignedResponse};
+use commits::CommitMarker;
 use lookup::StatusReader;
 use metrics::Metrics;
 use request::{CertId, IssuerHashes, Nonce, RequestError};
@@ -188,10 +189,7 @@ impl Responder {
         // Read before the lookup: any version read afterwards is at least as
         // new as the state this marker names.
         let marker = self.statuses.commit_marker();
-        let key = CacheKey {
-            serial_der: cert_id.serial_der.as_slice().into(),
-            form: cert_id.form,
-        };
+        let key = cache_key(cert_id);
         let max_age = self.max_age;
         let fresh = |e: &CacheEntry| still_fresh(e.response.this_update, max_age, now);
         let cached = self.cache.get(&key).filter(fresh);
@@ -216,7 +214,9 @@ impl Responder {
         self.metrics.cache_miss();
         let status = decide(stored);
         self.metrics.cert_status(status);
-        let signed = Arc::new(self.sign(&[SingleAnswer { cert_id, status }], None, now)?);
+        let (der, (this_update, next_update)) =
+            self.sign(&[SingleAnswer { cert_id, status }], None, now)?;
+        let signed = Arc::new(SignedResponse::new(der, this_update, next_update));
         let entry = CacheEntry {
             version,
             status,
@@ -241,22 +241,39 @@ impl Responder {
         nonce: Option<&Nonce>,
         now: OffsetDateTime,
     ) -> Result<Answer, ResponseStatus> {
+        let marker = self.statuses.commit_marker();
         let answers = cert_ids
             .iter()
             .map(|cert_id| {
-                let status = decide(self.lookup(cert_id)?);
+                let status = self.current_status(cert_id, marker)?;
                 self.metrics.cert_status(status);
                 Ok(SingleAnswer { cert_id, status })
             })
             .collect::<Result<Vec<_>, ResponseStatus>>()?;
-        let signed = self.sign(&answers, nonce, now)?;
+        let (der, (this_update, next_update)) = self.sign(&answers, nonce, now)?;
         Ok(match nonce {
             Some(_) => Answer::Uncacheable {
                 status: ResponseStatus::Successful,
-                der: signed.der,
+                der: der.into(),
             },
-            None => Answer::Cacheable(Arc::new(signed)),
+            None => Answer::Cacheable(Arc::new(SignedResponse::new(der, this_update, next_update))),
         })
+    }
+
+    /// A CertID's status now: what a cached response says if it was
+    /// confirmed in the current committed state, else one indexed lookup.
+    fn current_status(
+        &self,
+        cert_id: &CertId,
+        marker: Option<CommitMarker>,
+    ) -> Result<SingleStatus, ResponseStatus> {
+        let confirmed = marker
+            .and_then(|_| self.cache.get(&cache_key(cert_id)))
+            .filter(|e| e.confirmed_at == marker);
+        match confirmed {
+            Some(entry) => Ok(entry.status),
+            None => Ok(decide(self.lookup(cert_id)?)),
+        }
     }
 
     /// A store failure is transient (the database is busy or being
@@ -272,12 +289,13 @@ impl Responder {
         })
     }
 
+    /// A signed response and its (thisUpdate, nextUpdate).
     fn sign(
         &self,
         answers: &[SingleAnswer<'_>],
         nonce: Option<&Nonce>,
         now: OffsetDateTime,
-    ) -> Result<SignedResponse, ResponseStatus> {
+    ) -> Result<(Vec<u8>, (OffsetDateTime, OffsetDateTime)), ResponseStatus> {
         let started = Instant::now();
         let this_update = now.replace_nanosecond(0).unwrap_or(now);
         // A response must not claim validity beyond its signer's certificate.
@@ -290,7 +308,14 @@ impl Responder {
                 ResponseStatus::InternalError
             })?;
         self.metrics.signed(started.elapsed());
-        Ok(SignedResponse::new(der, this_update, next_update))
+        Ok((der, (this_update, next_update)))
+    }
+}
+
+fn cache_key(cert_id: &CertId) -> CacheKey {
+    CacheKey {
+        serial_der: cert_id.serial_der.as_slice().into(),
+        form: cert_id.form,
     }
 }
 
@@ -563,6 +588,33 @@ mod tests {
         let extensions = f.verified(&answer).response_extensions.unwrap();
         assert_eq!(extensions.to_vec(), vec![nonce_extension(16)]);
         assert_eq!(f.responder.metrics().cache(), (0, 0));
+        assert_eq!(f.responder.metrics().store_lookups(), 1);
+    }
+
+    #[test]
+    fn a_nonce_answer_takes_the_status_of_a_confirmed_cache_entry() {
+        let f = Fixture::new();
+        let s = serial(1);
+        f.issue(&s);
+        f.responder.respond(&f.request(&[&s], false), NOW);
+        let nonce = f.request(&[&s], true);
+        f.responder.respond(&nonce, NOW);
+        assert_eq!(
+            f.responder.metrics().store_lookups(),
+            1,
+            "confirmed: no lookup"
+        );
+        f.change(&s, CertStatus::Suspended, NOW);
+        let held = f.responder.respond(&nonce, NOW);
+        assert_eq!(
+            f.responder.metrics().store_lookups(),
+            2,
+            "a commit: a lookup"
+        );
+        assert!(matches!(
+            f.verified(&held).responses[0].cert_status,
+            rasn_ocsp::CertStatus::Revoked(_)
+        ));
     }
 
     #[test]
