@@ -104,43 +104,68 @@ wait_ready $FIXED_PORT
 # CPU time (user + system) of a process so far, in clock ticks of 10 ms.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-# One figure: a warm-up run, then RUNS runs; prints the median run's
-# requests/s, p50 and p99 (µs), the errors over all runs, and the server's
-# CPU time per request over all runs (other load on the machine does not
-# inflate it, unlike the rates).
-measure() {
-  local label=$1 pid_var=$2; shift 2
-  ${RESTART:-true}
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "$@" >/dev/null
-  local results=() ticks=0 before
-  for _ in $(seq "$RUNS"); do
-    ${RESTART:-true}
-    before=$(cpu_ticks "${!pid_var}")
-    results+=("$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" "$@" | grep '^RESULT')")
-    ticks=$((ticks + $(cpu_ticks "${!pid_var}") - before))
-  done
-  printf '%s\n' "${results[@]}" | sort -k2 -n | awk -v label="$label" -v runs="$RUNS" \
-    -v ticks="$ticks" '
-    { rps[NR] = $2; p50[NR] = $3; p99[NR] = $4; errors += $5; requests += $6; all = all " " $2 }
-    END {
-      m = int((runs + 1) / 2)
-      printf "| %s | %d | %.0f | %.0f | %d | %.1f | %s |\n", label, rps[m], p50[m], p99[m], errors,
-        ticks * 10000 / requests, all
-    }'
-}
-
 E=http://127.0.0.1:$EIDCA_PORT
 F=http://127.0.0.1:$FIXED_PORT
 O=http://127.0.0.1:$OPENSSL_PORT
+
+# The figures: label, the server's PID variable, a command before each run
+# (the OpenSSL peer must be restarted), wrk's script arguments.
+SCENARIOS=7
+scenario() {
+  RESTART=true
+  case $1 in
+    0) LABEL="fixed 300-byte body, static GET (ceiling)"; PID_VAR=FIXED_PID
+       ARGS=(-s static.lua "$F/") ;;
+    1) LABEL="fixed 300-byte body, GET round robin (ceiling)"; PID_VAR=FIXED_PID
+       ARGS=(-s get.lua "$F/" -- "$BENCH_DIR/get.txt") ;;
+    2) LABEL="eidca cached GET, one URL"; PID_VAR=EIDCA_PID
+       ARGS=(-s static.lua "$E$(head -1 "$BENCH_DIR/get.txt")") ;;
+    3) LABEL="eidca cached GET, $SAMPLE serials round robin"; PID_VAR=EIDCA_PID
+       ARGS=(-s get.lua "$E/" -- "$BENCH_DIR/get.txt") ;;
+    4) LABEL="eidca cached POST, $SAMPLE serials round robin"; PID_VAR=EIDCA_PID
+       ARGS=(-s post.lua "$E/ocsp" -- "$BENCH_DIR/post.txt") ;;
+    5) LABEL="eidca nonce POST (signed per request)"; PID_VAR=EIDCA_PID
+       ARGS=(-s post.lua "$E/ocsp" -- "$BENCH_DIR/post-nonce.txt") ;;
+    6) LABEL="openssl ocsp -index, POST (peer)"; PID_VAR=OPENSSL_PID; RESTART=start_openssl
+       ARGS=(-s post.lua "$O/" -- "$BENCH_DIR/post.txt") ;;
+  esac
+}
+
 cd "$EIDCA_BENCH_DIR"
-echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, median of $RUNS; $COUNT certificates; $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+results=$BENCH_DIR/results.txt
+: >"$results"
+# Warm-up (caches, connections), then RUNS rounds in which every figure
+# gets one run: the rounds interleave the figures, so that load from other
+# processes on the machine falls on all of them alike.
+for s in $(seq 0 $((SCENARIOS - 1))); do
+  scenario "$s"; $RESTART
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "${ARGS[@]}" >/dev/null
+done
+for _ in $(seq "$RUNS"); do
+  for s in $(seq 0 $((SCENARIOS - 1))); do
+    scenario "$s"; $RESTART
+    before=$(cpu_ticks "${!PID_VAR}")
+    result=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" "${ARGS[@]}" | grep '^RESULT')
+    echo "$s $result $(($(cpu_ticks "${!PID_VAR}") - before))" >>"$results"
+  done
+done
+
+# Per figure: the median run's requests/s and latencies, errors over all
+# runs, and the server's CPU time per request over all runs (load from
+# other processes does not inflate it, unlike the rates).
+echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, median of $RUNS interleaved runs; $COUNT certificates; $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| what | req/s | p50 µs | p99 µs | errors | server CPU µs/req | runs (req/s) |"
 echo "|---|---:|---:|---:|---:|---:|---|"
-measure "fixed 300-byte body, static GET (ceiling)" FIXED_PID -s static.lua "$F/"
-measure "fixed 300-byte body, GET round robin (ceiling)" FIXED_PID -s get.lua "$F/" -- "$BENCH_DIR/get.txt"
-measure "eidca cached GET, one URL" EIDCA_PID -s static.lua "$E$(head -1 "$BENCH_DIR/get.txt")"
-measure "eidca cached GET, $SAMPLE serials round robin" EIDCA_PID -s get.lua "$E/" -- "$BENCH_DIR/get.txt"
-measure "eidca cached POST, $SAMPLE serials round robin" EIDCA_PID -s post.lua "$E/ocsp" -- "$BENCH_DIR/post.txt"
-measure "eidca nonce POST (signed per request)" EIDCA_PID -s post.lua "$E/ocsp" -- "$BENCH_DIR/post-nonce.txt"
-RESTART=start_openssl measure "openssl ocsp -index, POST (peer)" OPENSSL_PID -s post.lua "$O/" -- "$BENCH_DIR/post.txt"
+for s in $(seq 0 $((SCENARIOS - 1))); do
+  scenario "$s"
+  # Fields: scenario RESULT req/s p50 p99 errors requests ticks.
+  awk -v s="$s" '$1 == s' "$results" | sort -k3 -n | awk -v label="$LABEL" '
+    { rps[NR] = $3; p50[NR] = $4; p99[NR] = $5; errors += $6; requests += $7; ticks += $8
+      all = all " " $3 }
+    END {
+      m = int((NR + 1) / 2)
+      printf "| %s | %d | %.0f | %.0f | %d | %.1f | %s |\n", label, rps[m], p50[m], p99[m],
+        errors, ticks * 10000 / requests, all
+    }'
+done

@@ -103,8 +103,13 @@ fn decode_get_path(encoded: &str) -> Option<Vec<u8>> {
     if encoded.is_empty() || encoded.len() > MAX_REQUEST_BYTES * 4 {
         return None;
     }
-    // Borrowed unless there is something to decode.
-    let mut text: Cow<'_, [u8]> = percent_encoding::percent_decode_str(encoded).into();
+    // Borrowed unless there is something to decode (the usual case, as
+    // clients rarely URL-encode).
+    let mut text: Cow<'_, [u8]> = if encoded.contains('%') {
+        percent_encoding::percent_decode_str(encoded).into()
+    } else {
+        Cow::Borrowed(encoded.as_bytes())
+    };
     // A `+` that went through form encoding arrives as a space.
     if text.contains(&b' ') {
         for byte in text.to_mut().iter_mut().filter(|b| **b == b' ') {

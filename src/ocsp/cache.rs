@@ -14,7 +14,6 @@
 //! costs a reference count and the body is sent without copying.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
@@ -102,7 +101,6 @@ type Shard = RwLock<HashMap<CacheKey, CacheEntry>>;
 #[derive(Debug)]
 pub struct ResponseCache {
     shards: Box<[Shard]>,
-    hasher: RandomState,
     per_shard: usize,
 }
 
@@ -116,14 +114,16 @@ impl ResponseCache {
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Shard::default()).collect(),
-            hasher: RandomState::new(),
             per_shard: capacity.div_ceil(SHARDS).max(1),
         }
     }
 
+    /// The shard is picked by the serial's last octet, without hashing: our
+    /// serials are random, and a client that crafts serials to crowd one
+    /// shard only makes its own requests share a lock.
     fn shard(&self, key: &CacheKey) -> &Shard {
-        let index = self.hasher.hash_one(key) as usize % self.shards.len();
-        &self.shards[index]
+        let octet = key.serial_der.last().copied().unwrap_or_default();
+        &self.shards[usize::from(octet) % self.shards.len()]
     }
 
     /// The entry for `key`, if any (whatever its version: the caller decides).
