@@ -495,6 +495,7 @@ impl Authority {
                 Ok((summary, signed.der))
             })?;
             if self.commit_crl(&summary, &der, None, actor)? {
+                self.write_crl_files(&summary, &der);
                 return Ok(summary);
             }
         }
@@ -538,12 +539,22 @@ impl Authority {
                 Ok((summary, signed.der))
             })?;
             if self.commit_crl(&summary, &der, summary.base_number, actor)? {
+                self.write_crl_files(&summary, &der);
                 return Ok(summary);
             }
         }
         Err(AuthorityError::Conflict(
             "another publisher kept taking the next CRL number; try again".into(),
         ))
+    }
+
+    /// Mirrors a committed CRL into the publish directory. The store stays
+    /// the source of truth: a failed write is logged, not reported as a
+    /// failed publication, and `serve` re-syncs the directory at start.
+    fn write_crl_files(&self, summary: &CrlSummary, der: &[u8]) {
+        if let Err(e) = crate::publisher::write_crl_files(&self.config.publish_dir, summary, der) {
+            tracing::error!(error = %e, number = summary.number, dir = %self.config.publish_dir.display(), "cannot write CRL file");
+        }
     }
 
     /// thisUpdate never goes backwards, even if the clock does.

@@ -25,7 +25,7 @@ pub enum ServeError {
 /// Shared state of every handler.
 #[derive(Debug)]
 pub struct App {
-    pub authority: Authority,
+    pub authority: Arc<Authority>,
 }
 
 /// The router with every route.
@@ -42,7 +42,11 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         .build()?;
     runtime.block_on(async move {
         let listen = config.listen.clone();
-        let authority = Authority::open(config, Arc::new(SystemClock))?;
+        let authority = Arc::new(Authority::open(config, Arc::new(SystemClock))?);
+        if let Err(e) = crate::publisher::sync_publish_dir(&authority) {
+            tracing::error!(error = %e, "cannot write the publish directory");
+        }
+        let publisher = tokio::spawn(crate::publisher::run(authority.clone()));
         let app = Arc::new(App { authority });
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
@@ -56,6 +60,7 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         axum::serve(listener, router(app))
             .with_graceful_shutdown(shutdown_signal())
             .await?;
+        publisher.abort();
         Ok(())
     })
 }
