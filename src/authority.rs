@@ -183,6 +183,8 @@ impl std::fmt::Debug for Authority {
 /// Why the authority could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    #[error(transparent)]
+    Production(#[from] crate::production::ProductionRefusal),
     #[error("issuing CA (ca.issuing_cert / ca.issuing_key): {0}")]
     IssuingCa(#[from] CaError),
     #[error("store {path}: {source}")]
@@ -192,6 +194,12 @@ pub enum StartError {
 impl Authority {
     /// Loads the issuing CA and opens the store.
     pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+        crate::production::check(&config)?;
+        if config.mode == crate::config::Mode::Development {
+            tracing::warn!(
+                "development mode: keys-dev/ and the development RA tokens are public; never run a real CA like this"
+            );
+        }
         let issuing = CaKeyPair::load(&config.issuing_cert, &config.issuing_key)?;
         let store = Store::open(&config.store_path).map_err(|source| StartError::Store {
             path: config.store_path.display().to_string(),
