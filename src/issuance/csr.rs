@@ -205,8 +205,14 @@ mod tests {
     #[test]
     fn accepts_the_supported_key_types_in_pem_and_der() {
         assert_eq!(verify_csr(P256).unwrap().key_type, SubjectKeyType::EcP256);
-        assert_eq!(verify_csr(P384_DER).unwrap().key_type, SubjectKeyType::EcP384);
-        assert_eq!(verify_csr(RSA2048).unwrap().key_type, SubjectKeyType::Rsa { bits: 2048 });
+        assert_eq!(
+            verify_csr(P384_DER).unwrap().key_type,
+            SubjectKeyType::EcP384
+        );
+        assert_eq!(
+            verify_csr(RSA2048).unwrap().key_type,
+            SubjectKeyType::Rsa { bits: 2048 }
+        );
     }
 
     #[test]
@@ -227,6 +233,9 @@ mod tests {
 
     #[test]
     fn refuses_oversized_input_before_parsing() {
-        assert_eq!(verify_csr(&vec![0x30; MAX_CSR_BYTES + 1]).unwrap_err(), CsrError::TooLarge);
+        assert_eq!(
+            verify_csr(&vec![0x30; MAX_CSR_BYTES + 1]).unwrap_err(),
+            CsrError::TooLarge
+        );
     }
 }
