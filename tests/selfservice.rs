@@ -196,6 +196,58 @@ fn screenshots_dir() -> PathBuf {
     dir
 }
 
+/// Opens the page, types the pair into the `action` form and submits it;
+/// returns the answer page's `h1` text.
+async fn submit_in_browser(
+    browser: &fantoccini::Client,
+    server: &Server,
+    action: &str,
+    code: &str,
+    card: &str,
+) -> String {
+    browser
+        .goto(&server.url("/self-service"))
+        .await
+        .expect("open page");
+    for (field, value) in [("subscriber-code", code), ("card-number", card)] {
+        browser
+            .find(Locator::Id(&format!("{action}-{field}")))
+            .await
+            .expect("form field")
+            .send_keys(value)
+            .await
+            .expect("type");
+    }
+    browser
+        .find(Locator::Id(&format!("{action}-submit")))
+        .await
+        .expect("submit button")
+        .click()
+        .await
+        .expect("submit");
+    browser
+        .wait()
+        .for_element(Locator::Css("main p.back"))
+        .await
+        .expect("answer page");
+    text_of(browser, Locator::Css("h1")).await
+}
+
+async fn text_of(browser: &fantoccini::Client, locator: Locator<'_>) -> String {
+    browser
+        .find(locator)
+        .await
+        .expect("element")
+        .text()
+        .await
+        .expect("text")
+}
+
+async fn screenshot(browser: &fantoccini::Client, name: &str) {
+    let png = browser.screenshot().await.expect("screenshot");
+    std::fs::write(screenshots_dir().join(name), png).expect("save screenshot");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscriber_suspends_and_resumes_a_card_in_a_real_browser() {
     let fixture = Fixture::new();
@@ -203,81 +255,43 @@ async fn subscriber_suspends_and_resumes_a_card_in_a_real_browser() {
     let driver = webdriver::ChromeDriver::start();
     let profile = tempfile::tempdir().expect("profile dir");
     let browser = driver.browser(profile.path()).await;
-    let shots = screenshots_dir();
+
+    browser
+        .goto(&server.url("/self-service"))
+        .await
+        .expect("open page");
+    let lang = browser
+        .find(Locator::Css("html"))
+        .await
+        .expect("html element")
+        .attr("lang")
+        .await
+        .expect("lang attribute");
+    assert_eq!(lang.as_deref(), Some("zh-Hant-TW"));
+    screenshot(&browser, "1-form.png").await;
+
+    let title = submit_in_browser(&browser, &server, "suspend", OTHER_CODE, CARD).await;
+    assert!(title.contains("無法受理"), "{title}");
+    screenshot(&browser, "2-wrong-pair.png").await;
+    fixture.assert_statuses(&fixture.serials, "good");
 
     let steps = [
-        ("suspend", "suspended", "暫禁"),
-        ("resume", "good", "解除暫禁"),
+        ("suspend", "suspended", "憑證已暫禁", "3-suspend-result.png"),
+        ("resume", "good", "憑證已解除暫禁", "4-resume-result.png"),
     ];
-    for (n, (action, status, zh_title)) in steps.into_iter().enumerate() {
-        browser
-            .goto(&server.url("/self-service"))
-            .await
-            .expect("open page");
-        let lang = browser
-            .find(Locator::Css("html"))
-            .await
-            .expect("html element")
-            .attr("lang")
-            .await
-            .expect("lang attribute");
-        assert_eq!(lang.as_deref(), Some("zh-Hant-TW"));
-        if n == 0 {
-            let png = browser.screenshot().await.expect("screenshot");
-            std::fs::write(shots.join("1-form.png"), png).expect("save screenshot");
-        }
+    for (action, status, zh_title, shot) in steps {
         // Lower case on purpose: the page upper-cases what the subscriber types.
-        browser
-            .find(Locator::Id(&format!("{action}-subscriber-code")))
-            .await
-            .expect("code field")
-            .send_keys(&CODE.to_lowercase())
-            .await
-            .expect("type code");
-        browser
-            .find(Locator::Id(&format!("{action}-card-number")))
-            .await
-            .expect("card field")
-            .send_keys(CARD)
-            .await
-            .expect("type card");
-        browser
-            .find(Locator::Id(&format!("{action}-submit")))
-            .await
-            .expect("submit button")
-            .click()
-            .await
-            .expect("submit");
-        let table = browser
-            .wait()
-            .for_element(Locator::Css("main table"))
-            .await
-            .expect("result table");
-        let rows = table.text().await.expect("table text");
-        let title = browser
-            .find(Locator::Css("h1"))
-            .await
-            .expect("title")
-            .text()
-            .await
-            .expect("title text");
+        let title = submit_in_browser(&browser, &server, action, &CODE.to_lowercase(), CARD).await;
         assert!(title.contains(zh_title), "{title}");
-        let visible_by = browser
-            .find(Locator::Id("visible-by"))
-            .await
-            .expect("visible-by")
-            .text()
-            .await
-            .expect("time");
-        assert!(visible_by.ends_with("UTC"), "{visible_by}");
+        let rows = text_of(&browser, Locator::Css("main table")).await;
         for serial in &fixture.serials {
             let masked = format!("{}…{}", &serial[..4], &serial[serial.len() - 4..]);
             assert!(rows.contains(&masked), "{masked} missing from {rows}");
             assert!(!rows.contains(serial.as_str()), "full serial shown");
         }
-        let png = browser.screenshot().await.expect("screenshot");
-        std::fs::write(shots.join(format!("{}-{action}-result.png", n + 2)), png)
-            .expect("save screenshot");
+        let visible_by = text_of(&browser, Locator::Id("visible-by")).await;
+        assert!(visible_by.ends_with("UTC"), "{visible_by}");
+        screenshot(&browser, shot).await;
         // TODO(lead): once /ocsp is merged, check these with `openssl ocsp`
         // against the server (certificateHold after suspend, good after resume).
         fixture.assert_statuses(&fixture.serials, status);
@@ -637,4 +651,27 @@ fn json_variant_suspends_resumes_and_refuses_what_cannot_change() {
     assert_eq!(r.status(), StatusCode::OK);
     fixture.assert_statuses(&fixture.serials, "good");
     fixture.assert_statuses(&fixture.other_serials, "good");
+}
+
+#[test]
+fn a_bad_selfservice_setting_stops_start_up_naming_the_key() {
+    let ca = TestCa::new();
+    for (name, value, key) in [
+        (
+            "EIDCA_SELFSERVICE_MAX_FAILURES",
+            "0",
+            "selfservice.max_failures",
+        ),
+        ("EIDCA_SELFSERVICE_LOCKOUT", "0s", "selfservice.lockout"),
+    ] {
+        let out = ca
+            .command()
+            .env(name, value)
+            .args(["crl", "--full"])
+            .output()
+            .expect("run eidca");
+        assert!(!out.status.success(), "{name}={value} was accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(key), "{stderr}");
+    }
 }

@@ -200,7 +200,7 @@ fn changed_detail(action: CardAction, window: &SyncWindow) -> Bilingual {
     };
     Bilingual::new(
         format!(
-            "{zh}依賴憑證的服務最遲於 {} 內得知此變更；僅使用完整憑證廢止清冊的服務最遲於 {} 內。",
+            "{zh}依賴憑證的服務最遲於 {}內得知此變更；僅使用完整憑證廢止清冊的服務最遲於 {}內。",
             worst.zh, full.zh
         ),
         format!(
@@ -238,7 +238,7 @@ pub fn lockout_notice(policy: &LockoutPolicy) -> Bilingual {
     let lockout = in_minutes(policy.lockout);
     Bilingual::new(
         format!(
-            "為保護您的憑證，同一 IC 卡號或同一連線來源於 {} 內輸入錯誤 {max} 次後，將暫停受理 {}。",
+            "為保護您的憑證，同一 IC 卡號或同一連線來源於 {}內輸入錯誤 {max} 次後，將暫停受理 {}。",
             window.zh, lockout.zh
         ),
         format!(
