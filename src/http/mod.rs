@@ -1,5 +1,7 @@
 //! The HTTP service: router, RA API, public endpoints.
 
+pub mod selfservice;
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -32,6 +34,7 @@ pub struct App {
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .merge(selfservice::routes())
         .with_state(app)
 }
 
@@ -57,9 +60,12 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         // Tests start the server on port 0 and read the bound address from this line.
         let bound = listener.local_addr()?;
         eprintln!("eidca listening on http://{bound}");
-        axum::serve(listener, router(app))
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
+        axum::serve(
+            listener,
+            router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
         publisher.abort();
         Ok(())
     })

@@ -81,6 +81,23 @@ const MIGRATIONS: &[&str] = &[
         created_at   INTEGER NOT NULL
     );
     "#,
+    // 2: the self-service page's failed attempts (throttling and lock-out
+    // survive restarts) and its CSRF key.
+    r#"
+    CREATE TABLE selfservice_failures (
+        id     INTEGER PRIMARY KEY,
+        scope  TEXT NOT NULL CHECK (scope IN ('card', 'client')),
+        key    TEXT NOT NULL,
+        at     INTEGER NOT NULL
+    );
+    CREATE INDEX selfservice_failures_by_key ON selfservice_failures(scope, key, at);
+    CREATE INDEX selfservice_failures_by_time ON selfservice_failures(at);
+    CREATE TABLE selfservice_keys (
+        name        TEXT PRIMARY KEY,
+        secret      BLOB NOT NULL,
+        created_at  INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// Brings the schema to the newest version; refuses a database from a newer eidca.
