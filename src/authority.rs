@@ -100,18 +100,29 @@ impl From<RegistrationError> for AuthorityError {
 }
 
 /// The certificate record of SPEC §7.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct CertificateRecord {
+    /// Lowercase hex, no leading zero bytes.
+    #[schema(example = "4f3a09c2d1e8b7a6954321fedcba9876")]
     pub serial: String,
+    /// `good`, `suspended` or `revoked`.
+    #[schema(value_type = String, example = "good")]
     pub status: &'static str,
+    /// Past notAfter (derived, never stored).
     pub expired: bool,
+    /// Null when good, `certificateHold` when suspended, the RFC 5280 reason when revoked.
+    #[schema(value_type = Option<String>, example = "certificateHold")]
     pub revocation_reason: Option<&'static str>,
+    /// RFC 3339 UTC: when the current status began.
     pub status_since: String,
     pub subscriber_code: String,
     pub card_number: String,
     pub profile: String,
+    /// RFC 3339 UTC.
     pub not_before: String,
+    /// RFC 3339 UTC.
     pub not_after: String,
+    /// The certificate in PEM.
     pub certificate: String,
 }
 
@@ -206,6 +217,27 @@ impl From<StoreError> for CrlCommitError {
 impl From<rusqlite::Error> for CrlCommitError {
     fn from(e: rusqlite::Error) -> Self {
         Self::Failed(e.into())
+    }
+}
+
+/// The sync window of SPEC §6: how long after a change relying parties may
+/// still see the old status, and where publication stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncWindow {
+    pub ocsp_max_age: time::Duration,
+    pub delta_crl_interval: time::Duration,
+    pub full_crl_interval: time::Duration,
+    pub last_full: Option<CrlSummary>,
+    pub last_delta: Option<CrlSummary>,
+    /// The oldest status change that no published CRL reflects yet.
+    pub oldest_unpublished_change: Option<OffsetDateTime>,
+}
+
+impl SyncWindow {
+    /// For a delta-aware relying party: the larger of the OCSP max-age and
+    /// the delta CRL interval.
+    pub fn worst_case(&self) -> time::Duration {
+        self.ocsp_max_age.max(self.delta_crl_interval)
     }
 }
 
@@ -409,27 +441,42 @@ impl Authority {
     }
 
     /// Remembers the answer to a refused request (nothing changed), unless
-    /// the key was answered meanwhile; returns the answer that stands.
+    /// the key was answered meanwhile, in which case that answer stands.
     pub fn remember_refusal(
         &self,
         key: &IdempotencyKey,
         answer: Answer,
-    ) -> Result<Remembered, AuthorityError> {
-        let request_hash = key.request_hash.to_vec();
-        let outcome = self.commit(
-            Some(&Idempotency {
-                key,
-                answer: &|answer: &Answer| answer.clone(),
-            }),
-            self.now(),
-            |_| -> Result<Answer, AuthorityError> { Ok(answer) },
-        )?;
-        Ok(match outcome {
-            Outcome::Done(answer) => Remembered {
-                request_hash,
-                answer,
-            },
-            Outcome::Replayed(prior) => prior,
+    ) -> Result<Outcome<Answer>, AuthorityError> {
+        let once = Idempotency {
+            key,
+            answer: &|answer: &Answer| answer.clone(),
+        };
+        self.commit(Some(&once), self.now(), |_| -> Result<_, AuthorityError> {
+            Ok(answer)
+        })
+    }
+
+    /// The promised sync window (SPEC §6) and where publication stands.
+    pub fn sync_window(&self) -> Result<SyncWindow, AuthorityError> {
+        let (last_full, last_delta, oldest_unpublished_change) =
+            self.store.read(|tx| -> Result<_, AuthorityError> {
+                let full = crls::latest(tx, CrlKind::Full)?;
+                let delta = crls::latest(tx, CrlKind::Delta)?;
+                let covered = [&full, &delta]
+                    .into_iter()
+                    .flatten()
+                    .map(|c| c.covers_seq)
+                    .max()
+                    .unwrap_or(0);
+                Ok((full, delta, crls::oldest_change_after(tx, covered)?))
+            })?;
+        Ok(SyncWindow {
+            ocsp_max_age: self.config.ocsp_max_age,
+            delta_crl_interval: self.config.delta_crl_interval,
+            full_crl_interval: self.config.full_crl_interval,
+            last_full,
+            last_delta,
+            oldest_unpublished_change,
         })
     }
 

@@ -50,8 +50,10 @@ const READER_POOL: usize = 8;
 /// The database, shared by all threads of one process.
 pub struct Store {
     path: PathBuf,
-    writer: GroupWriter,
+    // Readers are declared (so dropped) first: the writer closes last, and
+    // the last connection to close checkpoints the WAL and removes it.
     readers: Mutex<Vec<Connection>>,
+    writer: GroupWriter,
 }
 
 impl std::fmt::Debug for Store {
