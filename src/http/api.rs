@@ -32,7 +32,8 @@ use crate::store::crls::CrlSummary;
 
 /// The RA routes and the OpenAPI document they make, served beside them.
 pub fn router() -> Router<Arc<App>> {
-    let (routes, openapi) = routes().split_for_parts();
+    let (routes, mut openapi) = routes().split_for_parts();
+    errors_are_problem_json(&mut openapi);
     let document = Arc::new(openapi.to_json().unwrap_or_default());
     routes.route(
         "/api/v1/openapi.json",
@@ -47,7 +48,34 @@ pub fn router() -> Router<Arc<App>> {
 
 /// The OpenAPI document of the RA API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().into_openapi()
+    let mut openapi = routes().into_openapi();
+    errors_are_problem_json(&mut openapi);
+    openapi
+}
+
+/// Declares every 4xx/5xx body as `application/problem+json`, which is
+/// what [`ApiError`] sends (utoipa assumes `application/json`).
+fn errors_are_problem_json(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::RefOr;
+    let operations = openapi
+        .paths
+        .paths
+        .values_mut()
+        .flat_map(|item| [&mut item.get, &mut item.post].into_iter().flatten());
+    for operation in operations {
+        for (status, response) in operation.responses.responses.iter_mut() {
+            let RefOr::T(response) = response else {
+                continue;
+            };
+            if status.starts_with(['4', '5'])
+                && let Some(content) = response.content.shift_remove("application/json")
+            {
+                response
+                    .content
+                    .insert(super::error::PROBLEM_JSON.to_owned(), content);
+            }
+        }
+    }
 }
 
 fn routes() -> OpenApiRouter<Arc<App>> {
@@ -202,12 +230,12 @@ impl ChangeBody for ResumeBody {
 
 impl ChangeBody for RevokeBody {
     fn change(self) -> Result<Change, ApiError> {
-        let reason: RevocationReason = self
-            .reason
-            .parse()
-            .map_err(|e: crate::domain::reason::RevocationReasonError| {
-                ApiError::bad_request(e.to_string())
-            })?;
+        let reason: RevocationReason =
+            self.reason
+                .parse()
+                .map_err(|e: crate::domain::reason::RevocationReasonError| {
+                    ApiError::bad_request(e.to_string())
+                })?;
         Ok(Change {
             transition: Transition::Revoke(reason),
             channel: Channel::Ra,
@@ -348,16 +376,22 @@ async fn issue_certificate(
     command: Command<IssueBody>,
 ) -> Result<Response, ApiError> {
     let Command { officer, body, key } = command;
-    answer_once(&app, key, StatusCode::CREATED, json, move |authority, once| {
-        let request = IssueRequest {
-            subscriber_code: &body.subscriber.code,
-            subscriber_name: &body.subscriber.name,
-            card_number: &body.card_number,
-            profile: &body.profile,
-            csr: body.csr.as_bytes(),
-        };
-        authority.issue_once(&request, officer_actor(&officer.name, Channel::Ra), once)
-    })
+    answer_once(
+        &app,
+        key,
+        StatusCode::CREATED,
+        json,
+        move |authority, once| {
+            let request = IssueRequest {
+                subscriber_code: &body.subscriber.code,
+                subscriber_name: &body.subscriber.name,
+                card_number: &body.card_number,
+                profile: &body.profile,
+                csr: body.csr.as_bytes(),
+            };
+            authority.issue_once(&request, officer_actor(&officer.name, Channel::Ra), once)
+        },
+    )
     .await
 }
 
@@ -595,8 +629,10 @@ async fn subscriber_certificates(
     _reader: Reader,
     PathParam(code): PathParam,
 ) -> Result<Json<CertificateList>, ApiError> {
-    let certificates =
-        blocking(&app, move |authority| authority.certificates_of_subscriber(&code)).await?;
+    let certificates = blocking(&app, move |authority| {
+        authority.certificates_of_subscriber(&code)
+    })
+    .await?;
     Ok(Json(CertificateList { certificates }))
 }
 
@@ -619,9 +655,13 @@ async fn publish_crl(
 ) -> Result<Response, ApiError> {
     let Command { officer, body, key } = command;
     let render = |summary: &CrlSummary| json(&CrlSummaryView::from(summary));
-    answer_once(&app, key, StatusCode::CREATED, render, move |authority, once| {
-        authority.publish_once(body.kind.into(), &officer.name, once)
-    })
+    answer_once(
+        &app,
+        key,
+        StatusCode::CREATED,
+        render,
+        move |authority, once| authority.publish_once(body.kind.into(), &officer.name, once),
+    )
     .await
 }
 

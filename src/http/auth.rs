@@ -89,9 +89,9 @@ impl Tokens {
                     "the Authorization header must use the Bearer scheme",
                 )
             })?;
-        self.authenticate(token).cloned().ok_or_else(|| {
-            ApiError::new(Problem::InvalidToken, "the bearer token is not valid")
-        })
+        self.authenticate(token)
+            .cloned()
+            .ok_or_else(|| ApiError::new(Problem::InvalidToken, "the bearer token is not valid"))
     }
 }
 

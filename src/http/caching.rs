@@ -46,9 +46,10 @@ impl Freshness {
     pub fn not_modified(&self, request: &HeaderMap) -> bool {
         if let Some(tags) = request.get(header::IF_NONE_MATCH) {
             let tags = tags.to_str().unwrap_or_default();
-            return tags.split(',').map(str::trim).any(|tag| {
-                tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == self.etag
-            });
+            return tags
+                .split(',')
+                .map(str::trim)
+                .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == self.etag);
         }
         request
             .get(header::IF_MODIFIED_SINCE)
@@ -131,16 +132,28 @@ mod tests {
         assert!(f.not_modified(&request(header::IF_NONE_MATCH, "\"x\", \"crl-7\"")));
         assert!(f.not_modified(&request(header::IF_NONE_MATCH, "W/\"crl-7\"")));
         assert!(!f.not_modified(&request(header::IF_NONE_MATCH, "\"crl-6\"")));
-        assert!(f.not_modified(&request(header::IF_MODIFIED_SINCE, "Mon, 01 Jun 2026 12:00:00 GMT")));
-        assert!(!f.not_modified(&request(header::IF_MODIFIED_SINCE, "Mon, 01 Jun 2026 11:59:59 GMT")));
+        assert!(f.not_modified(&request(
+            header::IF_MODIFIED_SINCE,
+            "Mon, 01 Jun 2026 12:00:00 GMT"
+        )));
+        assert!(!f.not_modified(&request(
+            header::IF_MODIFIED_SINCE,
+            "Mon, 01 Jun 2026 11:59:59 GMT"
+        )));
     }
 
     #[test]
     fn max_age_never_passes_next_update() {
         let f = freshness();
         let h = f.headers(datetime!(2026-06-01 12:05:00 UTC));
-        assert_eq!(h[header::CACHE_CONTROL], "public, max-age=600, no-transform");
+        assert_eq!(
+            h[header::CACHE_CONTROL],
+            "public, max-age=600, no-transform"
+        );
         let late = f.headers(datetime!(2026-06-01 13:00:00 UTC));
-        assert_eq!(late[header::CACHE_CONTROL], "public, max-age=0, no-transform");
+        assert_eq!(
+            late[header::CACHE_CONTROL],
+            "public, max-age=0, no-transform"
+        );
     }
 }

@@ -157,9 +157,9 @@ impl ApiError {
 impl From<AuthorityError> for ApiError {
     fn from(e: AuthorityError) -> Self {
         match e {
-            AuthorityError::BadRequest(_) | AuthorityError::Csr(_) | AuthorityError::Identity(_) => {
-                Self::bad_request(e.to_string())
-            }
+            AuthorityError::BadRequest(_)
+            | AuthorityError::Csr(_)
+            | AuthorityError::Identity(_) => Self::bad_request(e.to_string()),
             AuthorityError::NotFound(_) => Self::not_found(e.to_string()),
             AuthorityError::Conflict(_) | AuthorityError::Transition(_) => {
                 Self::new(Problem::Conflict, e.to_string())

@@ -53,7 +53,10 @@ pub async fn answer_once<T, R, U>(
 where
     T: Send + 'static,
     R: Fn(&T) -> Vec<u8> + Send + 'static,
-    U: for<'a> FnOnce(&Authority, Option<&Idempotency<'a, T>>) -> Result<Outcome<T>, AuthorityError>
+    U: for<'a> FnOnce(
+            &Authority,
+            Option<&Idempotency<'a, T>>,
+        ) -> Result<Outcome<T>, AuthorityError>
         + Send
         + 'static,
 {
@@ -74,7 +77,10 @@ fn run<T, R, U>(
 ) -> Result<Response, ApiError>
 where
     R: Fn(&T) -> Vec<u8>,
-    U: for<'a> FnOnce(&Authority, Option<&Idempotency<'a, T>>) -> Result<Outcome<T>, AuthorityError>,
+    U: for<'a> FnOnce(
+        &Authority,
+        Option<&Idempotency<'a, T>>,
+    ) -> Result<Outcome<T>, AuthorityError>,
 {
     // A plain read first: a retry of a finished request takes no write lock.
     if let Some(key) = key

@@ -241,12 +241,24 @@ mod tests {
         m.observe("/x/{id}", "GET", 404, Duration::from_millis(30));
         m.observe("/x/{id}", "GET", 200, Duration::from_secs(20));
         let text = m.render_prometheus();
-        assert!(text.contains(r#"eidca_http_requests_total{route="/x/{id}",method="GET",status="200"} 2"#));
-        assert!(text.contains(r#"eidca_http_requests_total{route="/x/{id}",method="GET",status="404"} 1"#));
+        assert!(
+            text.contains(
+                r#"eidca_http_requests_total{route="/x/{id}",method="GET",status="200"} 2"#
+            )
+        );
+        assert!(
+            text.contains(
+                r#"eidca_http_requests_total{route="/x/{id}",method="GET",status="404"} 1"#
+            )
+        );
         assert!(text.contains(r#"eidca_http_request_duration_seconds_bucket{route="/x/{id}",method="GET",le="0.001"} 1"#));
         assert!(text.contains(r#"eidca_http_request_duration_seconds_bucket{route="/x/{id}",method="GET",le="0.05"} 2"#));
-        assert!(text.contains(r#"eidca_http_request_duration_seconds_bucket{route="/x/{id}",method="GET",le="10"} 2"#));
+        assert!(text.contains(
+            r#"eidca_http_request_duration_seconds_bucket{route="/x/{id}",method="GET",le="10"} 2"#
+        ));
         assert!(text.contains(r#"eidca_http_request_duration_seconds_bucket{route="/x/{id}",method="GET",le="+Inf"} 3"#));
-        assert!(text.contains(r#"eidca_http_request_duration_seconds_count{route="/x/{id}",method="GET"} 3"#));
+        assert!(text.contains(
+            r#"eidca_http_request_duration_seconds_count{route="/x/{id}",method="GET"} 3"#
+        ));
     }
 }

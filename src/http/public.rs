@@ -66,7 +66,8 @@ async fn crl(
         })?)
     })
     .await?;
-    let (summary, der) = found.ok_or_else(|| ApiError::not_found("no such CRL has been published"))?;
+    let (summary, der) =
+        found.ok_or_else(|| ApiError::not_found("no such CRL has been published"))?;
     let now = app.authority.now();
     Ok(crl_freshness(&summary).respond(&request, now, "application/pkix-crl", der))
 }
@@ -89,7 +90,10 @@ async fn issuing_ca(State(app): State<Arc<App>>) -> Response {
     let cache = format!("public, max-age={CA_CERT_MAX_AGE_S}");
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/pkix-cert")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/pkix-cert"),
+            ),
             (
                 header::CACHE_CONTROL,
                 HeaderValue::from_str(&cache).unwrap_or(HeaderValue::from_static("no-cache")),
@@ -111,10 +115,23 @@ mod tests {
 
     #[test]
     fn crl_file_names() {
-        assert_eq!(CrlFile::parse("full.crl"), Some(CrlFile::Latest(CrlKind::Full)));
-        assert_eq!(CrlFile::parse("delta.crl"), Some(CrlFile::Latest(CrlKind::Delta)));
+        assert_eq!(
+            CrlFile::parse("full.crl"),
+            Some(CrlFile::Latest(CrlKind::Full))
+        );
+        assert_eq!(
+            CrlFile::parse("delta.crl"),
+            Some(CrlFile::Latest(CrlKind::Delta))
+        );
         assert_eq!(CrlFile::parse("42.crl"), Some(CrlFile::Number(42)));
-        for bad in ["42", ".crl", "-1.crl", "+1.crl", "x.crl", "99999999999999999999999.crl"] {
+        for bad in [
+            "42",
+            ".crl",
+            "-1.crl",
+            "+1.crl",
+            "x.crl",
+            "99999999999999999999999.crl",
+        ] {
             assert_eq!(CrlFile::parse(bad), None, "{bad}");
         }
     }

@@ -175,11 +175,14 @@ mod tests {
 
     #[test]
     fn canonical_hash_ignores_layout_and_key_order() {
-        let a: serde_json::Value = serde_json::from_str(r#"{"b": 1, "a": {"y": [1, 2], "x": "é"}}"#).unwrap();
-        let b: serde_json::Value = serde_json::from_str(r#"{"a":{"x":"\u00e9","y":[1,2]},"b":1}"#).unwrap();
+        let a: serde_json::Value =
+            serde_json::from_str(r#"{"b": 1, "a": {"y": [1, 2], "x": "é"}}"#).unwrap();
+        let b: serde_json::Value =
+            serde_json::from_str(r#"{"a":{"x":"\u00e9","y":[1,2]},"b":1}"#).unwrap();
         assert_eq!(request_hash("POST /x", &a), request_hash("POST /x", &b));
         assert_ne!(request_hash("POST /x", &a), request_hash("POST /y", &a));
-        let c: serde_json::Value = serde_json::from_str(r#"{"b": 2, "a": {"y": [1, 2], "x": "é"}}"#).unwrap();
+        let c: serde_json::Value =
+            serde_json::from_str(r#"{"b": 2, "a": {"y": [1, 2], "x": "é"}}"#).unwrap();
         assert_ne!(request_hash("POST /x", &a), request_hash("POST /x", &c));
     }
 
@@ -191,7 +194,10 @@ mod tests {
             h
         };
         assert_eq!(idempotency_key(&HeaderMap::new()).unwrap(), None);
-        assert_eq!(idempotency_key(&headers("k-1")).unwrap().as_deref(), Some("k-1"));
+        assert_eq!(
+            idempotency_key(&headers("k-1")).unwrap().as_deref(),
+            Some("k-1")
+        );
         assert!(idempotency_key(&headers("two words")).is_err());
         assert!(idempotency_key(&headers(&"k".repeat(256))).is_err());
     }

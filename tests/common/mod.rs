@@ -25,7 +25,8 @@ impl TestCa {
     /// As [`TestCa::new`], with the config text edited by `edit`.
     pub fn with_config(edit: impl FnOnce(String) -> String) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        eidca::devkeys::generate(&dir.path().join("keys"), time::OffsetDateTime::now_utc()).expect("dev keys");
+        eidca::devkeys::generate(&dir.path().join("keys"), time::OffsetDateTime::now_utc())
+            .expect("dev keys");
         let config = DEV_CONFIG.replace("../keys-dev/", "keys/");
         std::fs::write(dir.path().join("eidca.toml"), edit(config)).expect("write config");
         TestCa { dir }
@@ -58,8 +59,13 @@ impl TestCa {
     /// The eidca binary with `--config` and `--data` set for this CA.
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_eidca"));
-        cmd.arg("--config").arg(self.config_path()).arg("--data").arg(self.data_dir());
-        cmd.env_remove("EIDCA_CONFIG").env_remove("EIDCA_DATA_DIR").env_remove("EIDCA_LISTEN");
+        cmd.arg("--config")
+            .arg(self.config_path())
+            .arg("--data")
+            .arg(self.data_dir());
+        cmd.env_remove("EIDCA_CONFIG")
+            .env_remove("EIDCA_DATA_DIR")
+            .env_remove("EIDCA_LISTEN");
         cmd
     }
 
@@ -71,7 +77,11 @@ impl TestCa {
     /// Runs `eidca <args>`, asserts success, returns stdout.
     pub fn run_ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert!(out.status.success(), "eidca {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "eidca {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).expect("utf-8 stdout")
     }
 
@@ -82,19 +92,39 @@ impl TestCa {
             listen: None,
             data_dir: self.data_dir(),
         };
-        let config = eidca::config::Config::load_with_env(&source, std::iter::empty()).expect("config");
-        eidca::authority::Authority::open(config, std::sync::Arc::new(eidca::authority::SystemClock)).expect("authority")
+        let config =
+            eidca::config::Config::load_with_env(&source, std::iter::empty()).expect("config");
+        eidca::authority::Authority::open(
+            config,
+            std::sync::Arc::new(eidca::authority::SystemClock),
+        )
+        .expect("authority")
     }
 
     /// Issues a certificate through the CLI; returns (serial hex, PEM path).
     pub fn issue(&self, code: &str, card: &str, profile: &str, csr: &Path) -> (String, PathBuf) {
         let pem = self.run_ok(&[
-            "issue", "--subscriber", code, "--name", "Test Subscriber", "--card", card, "--profile", profile,
-            "--csr", csr.to_str().expect("utf-8 path"),
+            "issue",
+            "--subscriber",
+            code,
+            "--name",
+            "Test Subscriber",
+            "--card",
+            card,
+            "--profile",
+            profile,
+            "--csr",
+            csr.to_str().expect("utf-8 path"),
         ]);
         let path = self.path().join(format!("{}-{}.pem", card, rand_suffix()));
         std::fs::write(&path, &pem).expect("write cert");
-        let serial = openssl_ok(&["x509", "-in", path.to_str().expect("path"), "-noout", "-serial"]);
+        let serial = openssl_ok(&[
+            "x509",
+            "-in",
+            path.to_str().expect("path"),
+            "-noout",
+            "-serial",
+        ]);
         let serial = serial.trim().trim_start_matches("serial=").to_lowercase();
         (serial.trim_start_matches("00").to_owned(), path)
     }
@@ -120,28 +150,58 @@ fn rand_suffix() -> u64 {
 pub struct Server {
     pub child: Child,
     pub base_url: String,
+    /// Every line the server wrote to stderr so far.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Server {
     fn start(mut cmd: Command) -> Server {
-        let mut child = cmd.stderr(Stdio::piped()).stdout(Stdio::null()).spawn().expect("spawn eidca serve");
+        let mut child = cmd
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn eidca serve");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = std::sync::mpsc::channel();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = std::sync::Arc::clone(&log);
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if !sent {
-                    if let Some(url) = line.split("listening on ").nth(1) {
-                        let _ = tx.send(url.trim().to_owned());
-                        sent = true;
-                    }
+                if !sent && let Some(url) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(url.trim().to_owned());
+                    sent = true;
                 }
                 eprintln!("[serve] {line}");
+                kept.lock().unwrap_or_else(|p| p.into_inner()).push(line);
             }
         });
-        let base_url = rx.recv_timeout(Duration::from_secs(30)).expect("server did not report its address");
-        Server { child, base_url }
+        let base_url = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("server did not report its address");
+        Server {
+            child,
+            base_url,
+            log,
+        }
+    }
+
+    /// The log lines so far that contain `needle`.
+    pub fn log_lines_with(&self, needle: &str) -> Vec<String> {
+        let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        log.iter().filter(|l| l.contains(needle)).cloned().collect()
+    }
+
+    /// Sends SIGTERM and waits for the exit status (graceful shutdown).
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        self.child.wait().expect("wait for eidca serve")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -164,13 +224,20 @@ impl Drop for Server {
 
 /// Runs openssl and returns its output.
 pub fn openssl(args: &[&str]) -> Output {
-    Command::new("openssl").args(args).output().expect("openssl is installed by scripts/test")
+    Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl is installed by scripts/test")
 }
 
 /// Runs openssl, asserts success, returns stdout.
 pub fn openssl_ok(args: &[&str]) -> String {
     let out = openssl(args);
-    assert!(out.status.success(), "openssl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -195,7 +262,13 @@ pub fn make_csr(dir: &Path, kind: KeyKind) -> PathBuf {
         KeyKind::Rsa2048 => &["-newkey", "rsa:2048"],
         KeyKind::Rsa1024 => &["-newkey", "rsa:1024"],
     };
-    let mut args = vec!["req", "-new", "-nodes", "-subj", "/C=XX/CN=Mallory From The CSR/O=Ignored"];
+    let mut args = vec![
+        "req",
+        "-new",
+        "-nodes",
+        "-subj",
+        "/C=XX/CN=Mallory From The CSR/O=Ignored",
+    ];
     args.extend_from_slice(algo);
     let (k, c) = (key.to_str().expect("path"), csr.to_str().expect("path"));
     args.extend_from_slice(&["-keyout", k, "-out", c]);
@@ -210,7 +283,11 @@ pub fn pkilint(tool: &str) -> PathBuf {
         local.to_owned()
     });
     let path = Path::new(&dir).join(tool);
-    assert!(path.exists(), "{} not found: run scripts/test, which installs pkilint", path.display());
+    assert!(
+        path.exists(),
+        "{} not found: run scripts/test, which installs pkilint",
+        path.display()
+    );
     path
 }
 
@@ -222,10 +299,16 @@ pub fn assert_pkilint_clean(tool: &str, extra: &[&str], file: &Path) {
         .arg(file)
         .output()
         .expect("run pkilint");
-    let report = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let report =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     let bad: Vec<&str> = report
         .lines()
-        .filter(|l| l.contains("(ERROR)") || l.contains("(FATAL)") || l.contains("ERROR") || l.contains("FATAL"))
+        .filter(|l| {
+            l.contains("(ERROR)")
+                || l.contains("(FATAL)")
+                || l.contains("ERROR")
+                || l.contains("FATAL")
+        })
         .collect();
     assert!(bad.is_empty(), "{tool} on {}: {}", file.display(), report);
 }
