@@ -177,7 +177,7 @@ impl From<tokio::task::JoinError> for ApiError {
 
 /// A response from a remembered or fresh answer: JSON for success,
 /// problem+json for a refusal.
-pub fn answer_response(answer: &Answer) -> Response {
+pub fn answer_response(answer: Answer) -> Response {
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let media = if status.is_success() {
         "application/json"
@@ -187,14 +187,14 @@ pub fn answer_response(answer: &Answer) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, HeaderValue::from_static(media))],
-        answer.body.clone(),
+        answer.body,
     )
         .into_response()
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = answer_response(&self.to_answer());
+        let mut response = answer_response(self.to_answer());
         let challenge = match self.problem {
             Problem::Unauthorized => Some(r#"Bearer realm="eidca""#),
             Problem::InvalidToken => Some(r#"Bearer realm="eidca", error="invalid_token""#),

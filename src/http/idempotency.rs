@@ -97,7 +97,7 @@ where
         answer: &answer,
     });
     match use_case(authority, once.as_ref()) {
-        Ok(Outcome::Done(value)) => Ok(answer_response(&answer(&value))),
+        Ok(Outcome::Done(value)) => Ok(answer_response(answer(&value))),
         Ok(Outcome::Replayed(prior)) => match key {
             Some(key) => replay(prior, key),
             None => Err(ApiError::internal(&"replay without an idempotency key")),
@@ -125,7 +125,7 @@ fn replay(prior: Remembered, key: &IdempotencyKey) -> Result<Response, ApiError>
             "this Idempotency-Key was already used with a different request; use a new key",
         ));
     }
-    let mut response = answer_response(&prior.answer);
+    let mut response = answer_response(prior.answer);
     response
         .headers_mut()
         .insert(REPLAYED, HeaderValue::from_static("true"));
