@@ -2,7 +2,7 @@
 //!
 //! Each handler is a thin function of typed extractors: [`Command`] (an
 //! officer's strict JSON body and idempotency key) or [`Reader`] (any RA
-//! role), calling one use case of the [`Authority`]. The handlers are
+//! role), calling one use case of the [`Authority`](crate::authority::Authority). The handlers are
 //! registered through utoipa's router, so `/api/v1/openapi.json` is built
 //! from the very routes served and cannot drift from them.
 

@@ -2,11 +2,11 @@
 //! liveness and metrics, behind one router with request ids, access logs
 //! and metrics; graceful shutdown on SIGTERM/SIGINT.
 //!
-//! Where things are: [`api`] (RA routes and OpenAPI), [`public`] (CRLs, CA
-//! certificate, health, metrics), [`auth`] (tokens and roles), [`request`]
-//! (strict bodies, idempotency keys), [`idempotency`] (answer at most once),
-//! [`error`] (problem+json), [`caching`] (ETag, Last-Modified, 304),
-//! [`metrics`] (Prometheus text), [`observe`] (request ids, logs).
+//! Where things are: `api` (RA routes and OpenAPI), `public` (CRLs, CA
+//! certificate, health, metrics), `auth` (tokens and roles), `request`
+//! (strict bodies, idempotency keys), `idempotency` (answer at most once),
+//! `error` (problem+json), `caching` (ETag, Last-Modified, 304),
+//! `metrics` (Prometheus text), `observe` (request ids, logs).
 
 pub mod api;
 pub mod auth;

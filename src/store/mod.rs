@@ -3,7 +3,7 @@
 //! WAL mode with `synchronous=FULL`, so a committed transaction survives a
 //! crash or power loss; every state change and its audit record commit in
 //! one transaction. Writers serialise on one connection (`BEGIN IMMEDIATE`),
-//! and concurrent writers share one commit ([`group_commit`]); readers use a
+//! and concurrent writers share one commit (`group_commit`); readers use a
 //! small pool of their own connections and never block writers.
 
 pub mod audit;
