@@ -98,6 +98,21 @@ const MIGRATIONS: &[&str] = &[
         created_at  INTEGER NOT NULL
     );
     "#,
+    // 3: idempotency keys belong to one RA token (two tokens may pick the
+    // same key) and expire; the table of migration 1 was never written to.
+    r#"
+    DROP TABLE idempotency_keys;
+    CREATE TABLE idempotency_keys (
+        principal    TEXT NOT NULL,
+        key          TEXT NOT NULL,
+        request_hash BLOB NOT NULL,
+        status       INTEGER NOT NULL,
+        body         BLOB NOT NULL,
+        created_at   INTEGER NOT NULL,
+        PRIMARY KEY (principal, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX idempotency_keys_by_age ON idempotency_keys(created_at);
+    "#,
 ];
 
 /// Brings the schema to the newest version; refuses a database from a newer eidca.
