@@ -256,6 +256,10 @@ pub struct Authority {
     urls: CertificateUrls,
     clock: Arc<dyn Clock>,
     rng: SystemRandom,
+    /// One publication at a time in this process (API, scheduler): they
+    /// would only take each other's CRL numbers. Other processes (the CLI)
+    /// are handled by the optimistic retry in `commit_crl`.
+    publishing: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Authority {
@@ -299,6 +303,7 @@ impl Authority {
             urls,
             clock,
             rng: SystemRandom::new(),
+            publishing: std::sync::Mutex::new(()),
         })
     }
 
@@ -664,6 +669,7 @@ impl Authority {
         actor: &str,
         once: Option<&Idempotency<'_, CrlSummary>>,
     ) -> Result<Outcome<CrlSummary>, AuthorityError> {
+        let _one_at_a_time = self.publishing.lock().unwrap_or_else(|p| p.into_inner());
         match kind {
             CrlKind::Full => {
                 let full = self.publish_full(actor, once)?;
