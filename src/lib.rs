@@ -20,6 +20,10 @@ pub mod http;
 pub mod issuance;
 /// The OCSP responder: request decoding, status lookup, signing, the never-stale cache.
 pub mod ocsp;
+/// Start-up refusals of production mode.
+pub mod production;
+/// Scheduled CRL publication and the publish directory.
+pub mod publisher;
 /// Full and delta CRLs: the pure diff and the DER encoding.
 pub mod revocation;
 /// CA keys: load, sign, describe.

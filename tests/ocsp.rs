@@ -586,3 +586,35 @@ fn stalled_clients_are_cut_off_and_hold_up_nobody() {
         "the server used {cpu} ticks of CPU in {waited:?}"
     );
 }
+
+#[test]
+fn metrics_count_ocsp_answers_cache_use_and_signatures() {
+    let f = Fixture::new();
+    let client = http();
+    let url = f
+        .server
+        .url(&format!("/ocsp/{}", STANDARD.encode(f.request_der(false))));
+    for _ in 0..3 {
+        assert_eq!(client.get(&url).send().unwrap().status(), 200);
+    }
+    client.get(f.server.url("/ocsp/AAAA")).send().unwrap();
+    let metrics = client
+        .get(f.server.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    for line in [
+        "eidca_ocsp_responses_total{status=\"successful\"} 3",
+        "eidca_ocsp_responses_total{status=\"malformedRequest\"} 1",
+        "eidca_ocsp_cert_status_total{status=\"good\"} 3",
+        "eidca_ocsp_cache_hits_total 2",
+        "eidca_ocsp_cache_misses_total 1",
+        "eidca_ocsp_signing_seconds_count 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no `{line}` in\n{metrics}"
+        );
+    }
+}

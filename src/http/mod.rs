@@ -1,4 +1,26 @@
-//! The HTTP service: router, RA API, public endpoints.
+//! The HTTP service (SPEC §7): the RA API, the public CRL and CA endpoints,
+//! liveness and metrics, behind one router with request ids, access logs
+//! and metrics; graceful shutdown on SIGTERM/SIGINT.
+//!
+//! Where things are: `api` (RA routes and OpenAPI), `public` (CRLs, CA
+//! certificate, health, metrics), `auth` (tokens and roles), `request`
+//! (strict bodies, idempotency keys), `idempotency` (answer at most once),
+//! `error` (problem+json), `caching` (ETag, Last-Modified, 304),
+//! `metrics` (Prometheus text), `observe` (request ids, logs), `ocsp` (the
+//! OCSP responder's GET and POST), `connections` (accepting connections,
+//! with a header-read timeout).
+
+pub mod api;
+pub mod auth;
+pub mod caching;
+pub mod error;
+pub mod idempotency;
+pub mod metrics;
+pub mod observe;
+pub mod public;
+pub mod request;
+
+pub mod selfservice;
 
 pub mod connections;
 pub mod ocsp;
@@ -6,10 +28,12 @@ pub mod ocsp;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
 
 use crate::authority::{Authority, StartError, SystemClock};
 use crate::config::Config;
+use crate::ocsp::Responder;
+use auth::Tokens;
+use metrics::{HttpMetrics, PrometheusText};
 
 /// Why the service stopped or could not start.
 #[derive(Debug, thiserror::Error)]
@@ -28,34 +52,74 @@ pub enum ServeError {
 }
 
 /// Shared state of every handler.
-#[derive(Debug)]
 pub struct App {
-    pub authority: Authority,
-    pub ocsp: crate::ocsp::Responder,
+    pub authority: Arc<Authority>,
+    pub tokens: Tokens,
+    pub http_metrics: HttpMetrics,
+    /// Other components' metric families, appended to `/metrics`.
+    pub metric_sources: Vec<Arc<dyn PrometheusText>>,
+    /// The OCSP responder (its metrics are one of the `metric_sources`).
+    pub ocsp: Arc<Responder>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("authority", &self.authority)
+            .field("tokens", &self.tokens)
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    pub fn new(authority: Arc<Authority>, ocsp: Arc<Responder>) -> Self {
+        let tokens = Tokens::new(&authority.config().tokens);
+        Self {
+            authority,
+            tokens,
+            http_metrics: HttpMetrics::default(),
+            metric_sources: vec![Arc::clone(&ocsp) as Arc<dyn PrometheusText>],
+            ocsp,
+        }
+    }
 }
 
 /// The router with every route.
 pub fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+    let routes = Router::new()
+        .merge(api::router())
+        .merge(public::router())
+        .merge(selfservice::routes())
+        .fallback(error::no_such_route)
+        .method_not_allowed_fallback(error::method_not_allowed);
+    // OCSP is merged after the observe layer: at tens of thousands of
+    // answers a second, an access log line and a shared metrics lock per
+    // request would cost more than the answer. It counts in its own metrics.
+    observe::layer(routes, &app)
         .merge(ocsp::routes())
         .with_state(app)
 }
 
-/// Runs the service until SIGINT/SIGTERM.
+/// Runs the service until SIGINT/SIGTERM: then stops accepting, lets the
+/// requests in flight finish (their commits included) and closes the store.
 pub fn serve(config: Config) -> Result<(), ServeError> {
+    init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
         let listen = config.listen.clone();
-        let authority = Authority::open(config, Arc::new(SystemClock))?;
-        let ocsp = crate::ocsp::Responder::open(
+        let authority = Arc::new(Authority::open(config, Arc::new(SystemClock))?);
+        let ocsp = Arc::new(Responder::open(
             authority.config(),
             &authority.issuing_ca().cert,
             authority.store(),
-        )?;
-        let app = Arc::new(App { authority, ocsp });
+        )?);
+        if let Err(e) = crate::publisher::sync_publish_dir(&authority) {
+            tracing::error!(error = %e, "cannot write the publish directory");
+        }
+        let publisher = tokio::spawn(crate::publisher::run(authority.clone()));
+        let app = Arc::new(App::new(authority, ocsp));
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .map_err(|source| ServeError::Listen {
@@ -65,9 +129,27 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         // Tests start the server on port 0 and read the bound address from this line.
         let bound = listener.local_addr()?;
         eprintln!("eidca listening on http://{bound}");
+        // Not axum::serve: it has no header-read timeout (see `connections`).
         connections::serve(listener, router(app), shutdown_signal()).await;
-        Ok(())
-    })
+        publisher.abort();
+        tracing::info!("requests finished; closing the store");
+        Ok::<(), ServeError>(())
+    })?;
+    // Dropping the runtime waits for blocking tasks (store writes) still running.
+    drop(runtime);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Logs to stderr; `RUST_LOG` filters (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
 }
 
 async fn shutdown_signal() {
@@ -83,4 +165,5 @@ async fn shutdown_signal() {
         }
     };
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutdown signal received; no new connections");
 }

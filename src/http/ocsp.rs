@@ -28,8 +28,9 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use time::OffsetDateTime;
 
 use super::App;
-use crate::ocsp::Answer;
+use super::metrics::PrometheusText;
 use crate::ocsp::response::ResponseStatus;
+use crate::ocsp::{Answer, Responder};
 
 /// The largest request accepted. A request with the configured maximum of
 /// CertIDs (about 100 octets each) and a signature with a certificate chain
@@ -56,6 +57,12 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/ocsp", post(post_request).get(get_request))
         .route("/ocsp/", post(post_request).get(get_request))
         .route("/ocsp/{*request}", axum::routing::get(get_request))
+}
+
+impl PrometheusText for Responder {
+    fn render_prometheus(&self) -> String {
+        self.metrics().render_prometheus()
+    }
 }
 
 /// `POST /ocsp`: the body is the DER request.

@@ -81,6 +81,38 @@ const MIGRATIONS: &[&str] = &[
         created_at   INTEGER NOT NULL
     );
     "#,
+    // 2: the self-service page's failed attempts (throttling and lock-out
+    // survive restarts) and its CSRF key.
+    r#"
+    CREATE TABLE selfservice_failures (
+        id     INTEGER PRIMARY KEY,
+        scope  TEXT NOT NULL CHECK (scope IN ('card', 'client')),
+        key    TEXT NOT NULL,
+        at     INTEGER NOT NULL
+    );
+    CREATE INDEX selfservice_failures_by_key ON selfservice_failures(scope, key, at);
+    CREATE INDEX selfservice_failures_by_time ON selfservice_failures(at);
+    CREATE TABLE selfservice_keys (
+        name        TEXT PRIMARY KEY,
+        secret      BLOB NOT NULL,
+        created_at  INTEGER NOT NULL
+    );
+    "#,
+    // 3: idempotency keys belong to one RA token (two tokens may pick the
+    // same key) and expire; the table of migration 1 was never written to.
+    r#"
+    DROP TABLE idempotency_keys;
+    CREATE TABLE idempotency_keys (
+        principal    TEXT NOT NULL,
+        key          TEXT NOT NULL,
+        request_hash BLOB NOT NULL,
+        status       INTEGER NOT NULL,
+        body         BLOB NOT NULL,
+        created_at   INTEGER NOT NULL,
+        PRIMARY KEY (principal, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX idempotency_keys_by_age ON idempotency_keys(created_at);
+    "#,
 ];
 
 /// Brings the schema to the newest version; refuses a database from a newer eidca.
