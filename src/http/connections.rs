@@ -1,5 +1,6 @@
-//! Accepting HTTP/1.1 connections, with limits that keep a stalled client
-//! from costing the others anything.
+//! Accepting HTTP/1.1 connections ([RFC 9112](https://www.rfc-editor.org/rfc/rfc9112),
+//! persistent per §9.3, as RFC 5019 §5 clients use them), with limits that
+//! keep a stalled client from costing the others anything.
 //!
 //! `axum::serve` sets no header-read timeout, so a client that connects and
 //! sends nothing, or half a request, would hold its connection for ever

@@ -1,6 +1,7 @@
 //! "Has anything been committed since?" in one read of SQLite's WAL-index
-//! header, so that a cached OCSP response can be proven current without a
-//! read transaction.
+//! header, so that a pre-produced OCSP response (RFC 5019 §2.2.1) can be
+//! proven current (SPEC §5: never older than the last committed change)
+//! without a read transaction.
 //!
 //! Why: a status lookup is an SQLite read transaction, and beginning and
 //! ending one costs file-lock system calls, a shared-memory lock and VFS

@@ -1,7 +1,10 @@
 //! Status lookups for the responder: one indexed point query
 //! (`store::certificates::status_version`) per certificate, on read-only
 //! connections of the responder's own, and the store's commit marker
-//! ([`super::commits`]) that tells when a lookup can be skipped.
+//! ([`super::commits`]) that tells when a lookup can be skipped. RFC 5019
+//! §2.2.1 lets a responder serve pre-produced responses; SPEC §5 adds that
+//! they may never be older than the last committed change, which is what
+//! these reads establish.
 //!
 //! The connections sit in slots, each behind its own mutex; a thread starts
 //! at "its" slot and takes the first free one, so the worker threads of the
