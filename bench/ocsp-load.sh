@@ -110,7 +110,7 @@ O=http://127.0.0.1:$OPENSSL_PORT
 
 # The figures: label, the server's PID variable, a command before each run
 # (the OpenSSL peer must be restarted), wrk's script arguments.
-SCENARIOS=7
+SCENARIOS=8
 scenario() {
   RESTART=true
   case $1 in
@@ -118,15 +118,17 @@ scenario() {
        ARGS=(-s static.lua "$F/") ;;
     1) LABEL="fixed 300-byte body, GET round robin (ceiling)"; PID_VAR=FIXED_PID
        ARGS=(-s get.lua "$F/" -- "$BENCH_DIR/get.txt") ;;
-    2) LABEL="eidca cached GET, one URL"; PID_VAR=EIDCA_PID
+    2) LABEL="fixed OCSP-shaped answer (890 bytes, 5 headers), static GET"; PID_VAR=FIXED_PID
+       ARGS=(-s static.lua "$F/ocsp-shaped") ;;
+    3) LABEL="eidca cached GET, one URL"; PID_VAR=EIDCA_PID
        ARGS=(-s static.lua "$E$(head -1 "$BENCH_DIR/get.txt")") ;;
-    3) LABEL="eidca cached GET, $SAMPLE serials round robin"; PID_VAR=EIDCA_PID
+    4) LABEL="eidca cached GET, $SAMPLE serials round robin"; PID_VAR=EIDCA_PID
        ARGS=(-s get.lua "$E/" -- "$BENCH_DIR/get.txt") ;;
-    4) LABEL="eidca cached POST, $SAMPLE serials round robin"; PID_VAR=EIDCA_PID
+    5) LABEL="eidca cached POST, $SAMPLE serials round robin"; PID_VAR=EIDCA_PID
        ARGS=(-s post.lua "$E/ocsp" -- "$BENCH_DIR/post.txt") ;;
-    5) LABEL="eidca nonce POST (signed per request)"; PID_VAR=EIDCA_PID
+    6) LABEL="eidca nonce POST (signed per request)"; PID_VAR=EIDCA_PID
        ARGS=(-s post.lua "$E/ocsp" -- "$BENCH_DIR/post-nonce.txt") ;;
-    6) LABEL="openssl ocsp -index, POST (peer)"; PID_VAR=OPENSSL_PID; RESTART=start_openssl
+    7) LABEL="openssl ocsp -index, POST (peer)"; PID_VAR=OPENSSL_PID; RESTART=start_openssl
        ARGS=(-s post.lua "$O/" -- "$BENCH_DIR/post.txt") ;;
   esac
 }
