@@ -31,9 +31,11 @@ const SPARE_SLOTS: usize = 2;
 /// Page cache of each lookup connection, in KiB (SQLite's `cache_size`
 /// takes negative values as KiB). SQLite's default of 2 MiB holds the
 /// B-tree pages of a few hundred certificates only; beyond that every lookup
-/// re-reads two pages with `pread`, which doubles its cost. A page cache
-/// survives between read transactions as long as nothing was committed.
-const PAGE_CACHE_KIB: i64 = 32 * 1024;
+/// re-reads two pages with `pread`, which makes it half again as costly. A
+/// page cache survives between read transactions as long as nothing was
+/// committed. At most (CPUs + 2) × 16 MiB, filled only by lookups, which
+/// the commit marker keeps to one per certificate and commit.
+const PAGE_CACHE_KIB: i64 = 16 * 1024;
 
 static NEXT_HOME: AtomicUsize = AtomicUsize::new(0);
 
