@@ -459,42 +459,8 @@ impl Authority {
     /// A full CRL: every listed certificate, in one pass over the index.
     fn publish_full(&self, actor: &str) -> Result<CrlSummary, AuthorityError> {
         for _ in 0..PUBLISH_ATTEMPTS {
-            let (summary, der) = self.store.read(|tx| -> Result<_, AuthorityError> {
-                let previous_full = crls::latest(tx, CrlKind::Full)?;
-                let number = crls::highest_number(tx)? + 1;
-                let covers_seq = crls::newest_change(tx)?;
-                let this_update = self.this_update(tx)?;
-                let mut list = RevokedList::new();
-                crls::for_each_listed(tx, previous_full.map(|p| p.this_update), |listed| {
-                    if let Some(entry) = listed.entry() {
-                        list.push(&entry)
-                            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    }
-                    Ok(())
-                })?;
-                let delta_url = format!("{}/crl/delta.crl", self.config.base_url);
-                let summary = CrlSummary {
-                    number,
-                    kind: CrlKind::Full,
-                    base_number: None,
-                    this_update,
-                    next_update: this_update + self.config.full_crl_interval,
-                    covers_seq,
-                    entries: list.len(),
-                };
-                let signed = sign_crl(
-                    &self.crl_params(
-                        &summary,
-                        CrlScope::Full {
-                            freshest_crl_url: &delta_url,
-                        },
-                    ),
-                    list,
-                    &self.issuing.signer,
-                )?;
-                Ok((summary, signed.der))
-            })?;
-            if self.commit_crl(&summary, &der, None, actor)? {
+            let (summary, der) = self.build_full_crl()?;
+            if self.commit_crl(&summary, &der, actor)? {
                 return Ok(summary);
             }
         }
@@ -506,44 +472,99 @@ impl Authority {
     /// A delta CRL against the newest full CRL: cost follows the changes since it.
     fn publish_delta(&self, actor: &str) -> Result<CrlSummary, AuthorityError> {
         for _ in 0..PUBLISH_ATTEMPTS {
-            let (summary, der) = self.store.read(|tx| -> Result<_, AuthorityError> {
-                let base = crls::latest(tx, CrlKind::Full)?.ok_or_else(|| {
-                    AuthorityError::Conflict("no full CRL has been published yet".into())
-                })?;
-                let number = crls::highest_number(tx)? + 1;
-                let covers_seq = crls::newest_change(tx)?;
-                let this_update = self.this_update(tx)?;
-                let changes = crls::changes_since(tx, base.covers_seq)?;
-                let entries = delta_entries(&changes);
-                let summary = CrlSummary {
-                    number,
-                    kind: CrlKind::Delta,
-                    base_number: Some(base.number),
-                    this_update,
-                    next_update: this_update + self.config.delta_crl_interval,
-                    covers_seq,
-                    entries: entries.len() as u64,
-                };
-                let mut list = RevokedList::new();
-                for entry in &entries {
-                    list.push(entry)?;
-                }
-                let params = self.crl_params(
-                    &summary,
-                    CrlScope::Delta {
-                        base_number: base.number,
-                    },
-                );
-                let signed = sign_crl(&params, list, &self.issuing.signer)?;
-                Ok((summary, signed.der))
-            })?;
-            if self.commit_crl(&summary, &der, summary.base_number, actor)? {
+            let (summary, der) = self.build_delta_crl()?;
+            if self.commit_crl(&summary, &der, actor)? {
                 return Ok(summary);
             }
         }
         Err(AuthorityError::Conflict(
             "another publisher kept taking the next CRL number; try again".into(),
         ))
+    }
+
+    /// Builds and signs the next full CRL from one snapshot of the store,
+    /// without recording it: [`Self::publish`] commits it if its number is
+    /// still free; the benchmark times it alone.
+    pub fn build_full_crl(&self) -> Result<(CrlSummary, Vec<u8>), AuthorityError> {
+        self.store.read(|tx| {
+            let previous_full = crls::latest(tx, CrlKind::Full)?;
+            let mut list = RevokedList::new();
+            crls::for_each_listed(tx, previous_full.map(|p| p.this_update), |listed| {
+                if let Some(entry) = listed.entry() {
+                    list.push(&entry)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                }
+                Ok(())
+            })?;
+            let summary = self.next_summary(tx, CrlKind::Full, None, list.len())?;
+            let delta_url = format!("{}/crl/delta.crl", self.config.base_url);
+            let scope = CrlScope::Full {
+                freshest_crl_url: &delta_url,
+            };
+            self.sign(summary, scope, list)
+        })
+    }
+
+    /// Builds and signs a delta CRL against the newest full CRL from one
+    /// snapshot of the store, without recording it.
+    pub fn build_delta_crl(&self) -> Result<(CrlSummary, Vec<u8>), AuthorityError> {
+        self.store.read(|tx| {
+            let base = crls::latest(tx, CrlKind::Full)?.ok_or_else(|| {
+                AuthorityError::Conflict("no full CRL has been published yet".into())
+            })?;
+            let entries = delta_entries(&crls::changes_since(tx, base.covers_seq)?);
+            let mut list = RevokedList::new();
+            for entry in &entries {
+                list.push(entry)?;
+            }
+            let summary = self.next_summary(tx, CrlKind::Delta, Some(base.number), list.len())?;
+            let scope = CrlScope::Delta {
+                base_number: base.number,
+            };
+            self.sign(summary, scope, list)
+        })
+    }
+
+    /// The header of the CRL that would be published next from this snapshot.
+    fn next_summary(
+        &self,
+        tx: &rusqlite::Connection,
+        kind: CrlKind,
+        base_number: Option<u64>,
+        entries: u64,
+    ) -> Result<CrlSummary, AuthorityError> {
+        let this_update = self.this_update(tx)?;
+        let interval = match kind {
+            CrlKind::Full => self.config.full_crl_interval,
+            CrlKind::Delta => self.config.delta_crl_interval,
+        };
+        Ok(CrlSummary {
+            number: crls::highest_number(tx)? + 1,
+            kind,
+            base_number,
+            this_update,
+            next_update: this_update + interval,
+            covers_seq: crls::newest_change(tx)?,
+            entries,
+        })
+    }
+
+    fn sign(
+        &self,
+        summary: CrlSummary,
+        scope: CrlScope<'_>,
+        list: RevokedList,
+    ) -> Result<(CrlSummary, Vec<u8>), AuthorityError> {
+        let params = CrlParams {
+            issuer_name_der: &self.issuing.cert.subject_der,
+            authority_key_id: &self.issuing.cert.key_id,
+            number: summary.number,
+            this_update: summary.this_update,
+            next_update: summary.next_update,
+            scope,
+        };
+        let signed = sign_crl(&params, list, &self.issuing.signer)?;
+        Ok((summary, signed.der))
     }
 
     /// thisUpdate never goes backwards, even if the clock does.
@@ -560,26 +581,15 @@ impl Authority {
         Ok(newest.map_or(now, |t| t.max(now)))
     }
 
-    fn crl_params<'a>(&'a self, summary: &CrlSummary, scope: CrlScope<'a>) -> CrlParams<'a> {
-        CrlParams {
-            issuer_name_der: &self.issuing.cert.subject_der,
-            authority_key_id: &self.issuing.cert.key_id,
-            number: summary.number,
-            this_update: summary.this_update,
-            next_update: summary.next_update,
-            scope,
-        }
-    }
-
     /// Commits a signed CRL if its number is still the next one (and, for a
     /// delta, its base still the newest full CRL). Returns false to retry.
     fn commit_crl(
         &self,
         summary: &CrlSummary,
         der: &[u8],
-        base: Option<u64>,
         actor: &str,
     ) -> Result<bool, AuthorityError> {
+        let base = summary.base_number;
         self.store.write(|tx| -> Result<bool, AuthorityError> {
             if crls::highest_number(tx)? + 1 != summary.number {
                 return Ok(false);

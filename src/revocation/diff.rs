@@ -4,28 +4,30 @@
 use super::{CrlEntry, StatusChange};
 use crate::domain::CrlReason;
 
-/// The entries of a delta CRL: every certificate whose status now differs
-/// from the base. Newly listed (or listed with a new reason) certificates
-/// carry their current reason; certificates the base listed and that are
-/// good again carry removeFromCRL (§5.3.1). A suspension and a resumption
-/// both after the base cancel out: the base never listed the certificate.
+/// The entries of a delta CRL: every certificate whose entry now differs
+/// from the base's. Newly listed certificates, those listed with a new
+/// reason, and those put on hold again after a resumption (a new
+/// revocationDate: when the current status began, SPEC §3.1) carry their
+/// current reason; certificates the base listed and that are good again
+/// carry removeFromCRL (§5.3.1). A suspension and a resumption both after
+/// the base cancel out: the base never listed the certificate.
 pub fn delta_entries(changes: &[StatusChange]) -> Vec<CrlEntry> {
-    changes
-        .iter()
-        .filter(|c| c.current != c.base)
-        .filter_map(|c| {
-            let reason = match (c.current.crl_reason(), c.base.crl_reason()) {
-                (Some(now), _) => now,
-                (None, Some(_)) => CrlReason::RemoveFromCrl,
-                (None, None) => return None,
-            };
-            Some(CrlEntry {
-                serial: c.serial.clone(),
-                revocation_date: c.since,
-                reason,
-            })
-        })
-        .collect()
+    changes.iter().filter_map(delta_entry).collect()
+}
+
+fn delta_entry(change: &StatusChange) -> Option<CrlEntry> {
+    let unchanged = change.current == change.base && change.base_since == Some(change.since);
+    let reason = match (change.current.crl_reason(), change.base.crl_reason()) {
+        _ if unchanged => return None,
+        (Some(now), _) => now,
+        (None, Some(_)) => CrlReason::RemoveFromCrl,
+        (None, None) => return None,
+    };
+    Some(CrlEntry {
+        serial: change.serial.clone(),
+        revocation_date: change.since,
+        reason,
+    })
 }
 
 #[cfg(test)]
@@ -34,10 +36,13 @@ mod tests {
     use crate::domain::{CertStatus, RevocationReason, Serial};
     use time::macros::datetime;
 
+    /// A change whose base status began when the current one did, i.e. a
+    /// status that did not change.
     fn change(base: CertStatus, current: CertStatus) -> StatusChange {
         StatusChange {
             serial: Serial::from_magnitude(&[1]).unwrap(),
             base,
+            base_since: Some(datetime!(2026-01-01 0:00 UTC)),
             current,
             since: datetime!(2026-01-01 0:00 UTC),
         }
@@ -72,6 +77,24 @@ mod tests {
         assert_eq!(
             reasons(CertStatus::Suspended, revoked),
             [CrlReason::KeyCompromise]
+        );
+    }
+
+    #[test]
+    fn hold_renewed_after_a_resume_replaces_the_base_entry_with_its_new_date() {
+        // On hold at the base, resumed, then suspended again: the status is
+        // the same, but an entry's revocationDate is when the current status
+        // began (SPEC §3.1), and the base still shows the first hold.
+        let mut renewed = change(CertStatus::Suspended, CertStatus::Suspended);
+        renewed.base_since = Some(datetime!(2025-12-01 0:00 UTC));
+        let entries = delta_entries(std::slice::from_ref(&renewed));
+        assert_eq!(
+            entries,
+            [CrlEntry {
+                serial: renewed.serial.clone(),
+                revocation_date: renewed.since,
+                reason: CrlReason::CertificateHold,
+            }]
         );
     }
 

@@ -43,6 +43,8 @@ pub struct StatusChange {
     pub serial: Serial,
     /// Its status when the base was made (good if not yet issued).
     pub base: CertStatus,
+    /// When that status began (None if not yet issued then).
+    pub base_since: Option<OffsetDateTime>,
     pub current: CertStatus,
     /// When the current status began.
     pub since: OffsetDateTime,
