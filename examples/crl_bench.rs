@@ -178,7 +178,7 @@ fn fill(authority: &Authority, listed: u64, good: u64) -> Result<(), AuthorityEr
 /// One in three listed certificates is suspended, the others revoked with
 /// each accepted reason in turn.
 fn listed_status(i: u64) -> (CertStatus, &'static str) {
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         (CertStatus::Suspended, "suspend")
     } else {
         let reason = RevocationReason::ALL[(i as usize) % RevocationReason::ALL.len()];

@@ -1,8 +1,38 @@
 //! The delta CRL diff ([RFC 5280 §5.2.4](https://www.rfc-editor.org/rfc/rfc5280#section-5.2.4)):
 //! what a relying party must apply to its base CRL to know the current state.
 
-use super::{CrlEntry, StatusChange};
-use crate::domain::CrlReason;
+use std::collections::HashMap;
+
+use super::{CrlEntry, HistoryRow, StatusChange};
+use crate::domain::{CertStatus, CrlReason, Serial};
+
+/// Folds the history rows recorded after a base (oldest first) into one
+/// change per certificate: its status at the base is what its first row
+/// replaced, its current status what its last row set. Reading the base
+/// status from the history itself keeps the delta a single range read.
+pub fn net_changes(history: impl IntoIterator<Item = HistoryRow>) -> Vec<StatusChange> {
+    let mut changes: Vec<StatusChange> = Vec::new();
+    let mut position: HashMap<Serial, usize> = HashMap::new();
+    for row in history {
+        match position.get(&row.serial) {
+            Some(&i) => {
+                changes[i].current = row.after;
+                changes[i].since = row.at;
+            }
+            None => {
+                position.insert(row.serial.clone(), changes.len());
+                changes.push(StatusChange {
+                    serial: row.serial,
+                    base: row.before.map_or(CertStatus::Good, |(status, _)| status),
+                    base_since: row.before.map(|(_, since)| since),
+                    current: row.after,
+                    since: row.at,
+                });
+            }
+        }
+    }
+    changes
+}
 
 /// The entries of a delta CRL: every certificate whose entry now differs
 /// from the base's. Newly listed certificates, those listed with a new
@@ -33,7 +63,7 @@ fn delta_entry(change: &StatusChange) -> Option<CrlEntry> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{CertStatus, RevocationReason, Serial};
+    use crate::domain::RevocationReason;
     use time::macros::datetime;
 
     /// A change whose base status began when the current one did, i.e. a
@@ -53,6 +83,39 @@ mod tests {
             .into_iter()
             .map(|e| e.reason)
             .collect()
+    }
+
+    fn row(serial: u8, before: Option<CertStatus>, after: CertStatus, hour: u8) -> HistoryRow {
+        let at = |h: u8| datetime!(2026-01-01 0:00 UTC) + time::Duration::hours(h.into());
+        HistoryRow {
+            serial: Serial::from_magnitude(&[serial]).unwrap(),
+            before: before.map(|s| (s, at(hour - 1))),
+            after,
+            at: at(hour),
+        }
+    }
+
+    #[test]
+    fn net_change_runs_from_the_first_rows_before_to_the_last_rows_after() {
+        let revoked = CertStatus::Revoked(RevocationReason::Superseded);
+        let history = [
+            row(1, Some(CertStatus::Good), CertStatus::Suspended, 2),
+            row(2, None, CertStatus::Good, 3),
+            row(1, Some(CertStatus::Suspended), revoked, 4),
+            row(2, Some(CertStatus::Good), CertStatus::Suspended, 5),
+        ];
+        let changes = net_changes(history.clone());
+        assert_eq!(changes.len(), 2);
+        assert_eq!(
+            (changes[0].base, changes[0].base_since, changes[0].current),
+            (CertStatus::Good, history[0].before.map(|b| b.1), revoked)
+        );
+        assert_eq!(changes[0].since, history[2].at);
+        // Issued after the base: good then, with no start time.
+        assert_eq!(
+            (changes[1].base, changes[1].base_since, changes[1].current),
+            (CertStatus::Good, None, CertStatus::Suspended)
+        );
     }
 
     #[test]
