@@ -184,6 +184,8 @@ impl std::fmt::Debug for Authority {
 /// Why the authority could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    #[error(transparent)]
+    Production(#[from] crate::production::ProductionRefusal),
     #[error("issuing CA (ca.issuing_cert / ca.issuing_key): {0}")]
     IssuingCa(#[from] CaError),
     #[error("store {path}: {source}")]
@@ -193,6 +195,12 @@ pub enum StartError {
 impl Authority {
     /// Loads the issuing CA and opens the store.
     pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+        crate::production::check(&config)?;
+        if config.mode == crate::config::Mode::Development {
+            tracing::warn!(
+                "development mode: keys-dev/ and the development RA tokens are public; never run a real CA like this"
+            );
+        }
         let issuing = CaKeyPair::load(&config.issuing_cert, &config.issuing_key)?;
         let store = Store::open(&config.store_path).map_err(|source| StartError::Store {
             path: config.store_path.display().to_string(),
@@ -483,14 +491,17 @@ impl Authority {
                 Ok(true)
             })?;
             if recorded {
+                self.write_crl_files(&summary, &der);
                 return Ok(summary);
             }
         }
-        self.store.write(|tx| {
+        let (summary, der) = self.store.write(|tx| {
             let (summary, der) = self.build_crl(tx, kind)?;
             self.record_crl(tx, &summary, &der, actor)?;
-            Ok(summary)
-        })
+            Ok::<_, AuthorityError>((summary, der))
+        })?;
+        self.write_crl_files(&summary, &der);
+        Ok(summary)
     }
 
     /// Builds and signs the next full CRL from one snapshot of the store,
@@ -599,6 +610,15 @@ impl Authority {
         };
         let signed = sign_crl(&params, list, &self.issuing.signer)?;
         Ok((summary, signed.der))
+    }
+
+    /// Mirrors a committed CRL into the publish directory. The store stays
+    /// the source of truth: a failed write is logged, not reported as a
+    /// failed publication, and `serve` re-syncs the directory at start.
+    fn write_crl_files(&self, summary: &CrlSummary, der: &[u8]) {
+        if let Err(e) = crate::publisher::write_crl_files(&self.config.publish_dir, summary, der) {
+            tracing::error!(error = %e, number = summary.number, dir = %self.config.publish_dir.display(), "cannot write CRL file");
+        }
     }
 
     /// thisUpdate never goes backwards, even if the clock does.

@@ -101,6 +101,8 @@ struct RawConfig {
     api: RawApi,
     #[serde(default)]
     tokens: Vec<TokenConfig>,
+    #[serde(default)]
+    selfservice: RawSelfService,
     profiles: BTreeMap<String, RawProfile>,
 }
 
@@ -164,6 +166,45 @@ impl Default for RawApi {
 
 fn default_idempotency_ttl() -> ConfigDuration {
     ConfigDuration(Duration::hours(24))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSelfService {
+    #[serde(default = "default_max_failures")]
+    max_failures: u32,
+    #[serde(default = "default_quarter_hour")]
+    failure_window: ConfigDuration,
+    #[serde(default = "default_quarter_hour")]
+    lockout: ConfigDuration,
+}
+
+impl Default for RawSelfService {
+    fn default() -> Self {
+        Self {
+            max_failures: default_max_failures(),
+            failure_window: default_quarter_hour(),
+            lockout: default_quarter_hour(),
+        }
+    }
+}
+
+fn default_max_failures() -> u32 {
+    5
+}
+
+fn default_quarter_hour() -> ConfigDuration {
+    ConfigDuration(Duration::minutes(15))
+}
+
+/// Throttling of the self-service page (SPEC §7, "Self-service"): after
+/// `max_failures` wrong pairs within `failure_window`, counted per card
+/// number and per client address, further attempts are refused for `lockout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SelfServiceConfig {
+    pub max_failures: u32,
+    pub failure_window: Duration,
+    pub lockout: Duration,
 }
 
 /// What a bearer token may do (SPEC §7).
@@ -282,11 +323,20 @@ pub struct Config {
     pub ocsp_key: PathBuf,
     pub idempotency_ttl: Duration,
     pub tokens: Vec<TokenConfig>,
+    pub selfservice: SelfServiceConfig,
     pub profiles: BTreeMap<String, Profile>,
 }
 
 /// The sections whose keys `EIDCA_<SECTION>_<KEY>` may override.
-const OVERRIDABLE_SECTIONS: [&str; 6] = ["server", "store", "publish", "ocsp", "ca", "api"];
+const OVERRIDABLE_SECTIONS: [&str; 7] = [
+    "server",
+    "store",
+    "publish",
+    "ocsp",
+    "ca",
+    "api",
+    "selfservice",
+];
 
 /// Where the configuration comes from and what the command line overrides.
 #[derive(Debug, Clone)]
@@ -418,6 +468,7 @@ impl Config {
                 ));
             }
         }
+        let selfservice = validate_selfservice(&raw.selfservice)?;
         let mut profiles = BTreeMap::new();
         for (name, raw_profile) in raw.profiles {
             let profile = validate_profile(&name, raw_profile)?;
@@ -459,6 +510,7 @@ impl Config {
             ocsp_key,
             idempotency_ttl: raw.api.idempotency_ttl.0,
             tokens: raw.tokens,
+            selfservice,
             profiles,
         })
     }
@@ -478,6 +530,28 @@ fn existing_file(key: &str, path: PathBuf) -> Result<PathBuf, ConfigError> {
             format!("file {} does not exist or is not a file", path.display()),
         ))
     }
+}
+
+fn validate_selfservice(raw: &RawSelfService) -> Result<SelfServiceConfig, ConfigError> {
+    if !(1..=1000).contains(&raw.max_failures) {
+        return Err(ConfigError::key(
+            "selfservice.max_failures",
+            "must be between 1 and 1000",
+        ));
+    }
+    for (key, value) in [
+        ("selfservice.failure_window", raw.failure_window.0),
+        ("selfservice.lockout", raw.lockout.0),
+    ] {
+        if value < Duration::seconds(1) {
+            return Err(ConfigError::key(key, "must be at least 1s"));
+        }
+    }
+    Ok(SelfServiceConfig {
+        max_failures: raw.max_failures,
+        failure_window: raw.failure_window.0,
+        lockout: raw.lockout.0,
+    })
 }
 
 fn validate_profile(name: &str, raw: RawProfile) -> Result<Profile, ConfigError> {

@@ -18,6 +18,10 @@ pub mod domain;
 pub mod http;
 /// Certificate issuance: CSR checks and the end-entity profile.
 pub mod issuance;
+/// Start-up refusals of production mode.
+pub mod production;
+/// Scheduled CRL publication and the publish directory.
+pub mod publisher;
 /// Full and delta CRLs: the pure diff and the DER encoding.
 pub mod revocation;
 /// CA keys: load, sign, describe.

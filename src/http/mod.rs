@@ -1,5 +1,7 @@
 //! The HTTP service: router, RA API, public endpoints.
 
+pub mod selfservice;
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -25,13 +27,14 @@ pub enum ServeError {
 /// Shared state of every handler.
 #[derive(Debug)]
 pub struct App {
-    pub authority: Authority,
+    pub authority: Arc<Authority>,
 }
 
 /// The router with every route.
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .merge(selfservice::routes())
         .with_state(app)
 }
 
@@ -42,7 +45,11 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         .build()?;
     runtime.block_on(async move {
         let listen = config.listen.clone();
-        let authority = Authority::open(config, Arc::new(SystemClock))?;
+        let authority = Arc::new(Authority::open(config, Arc::new(SystemClock))?);
+        if let Err(e) = crate::publisher::sync_publish_dir(&authority) {
+            tracing::error!(error = %e, "cannot write the publish directory");
+        }
+        let publisher = tokio::spawn(crate::publisher::run(authority.clone()));
         let app = Arc::new(App { authority });
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
@@ -53,9 +60,13 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         // Tests start the server on port 0 and read the bound address from this line.
         let bound = listener.local_addr()?;
         eprintln!("eidca listening on http://{bound}");
-        axum::serve(listener, router(app))
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
+        axum::serve(
+            listener,
+            router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+        publisher.abort();
         Ok(())
     })
 }

@@ -192,3 +192,50 @@ fn verification_algorithm(
     };
     Ok(alg)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P256: &[u8] = include_bytes!("../../fixtures/p256.csr");
+    const P384_DER: &[u8] = include_bytes!("../../fixtures/p384.csr.der");
+    const RSA2048: &[u8] = include_bytes!("../../fixtures/rsa2048.csr");
+    const RSA1024: &[u8] = include_bytes!("../../fixtures/rsa1024-weak.csr");
+
+    #[test]
+    fn accepts_the_supported_key_types_in_pem_and_der() {
+        assert_eq!(verify_csr(P256).unwrap().key_type, SubjectKeyType::EcP256);
+        assert_eq!(
+            verify_csr(P384_DER).unwrap().key_type,
+            SubjectKeyType::EcP384
+        );
+        assert_eq!(
+            verify_csr(RSA2048).unwrap().key_type,
+            SubjectKeyType::Rsa { bits: 2048 }
+        );
+    }
+
+    #[test]
+    fn refuses_weak_rsa() {
+        assert_eq!(verify_csr(RSA1024).unwrap_err(), CsrError::WeakRsaKey(1024));
+    }
+
+    #[test]
+    fn refuses_a_flipped_bit_anywhere_in_the_signed_part() {
+        let der = to_der(P256).unwrap();
+        // Past the outer header, inside certificationRequestInfo's public key.
+        for i in [60, 80, 100] {
+            let mut tampered = der.clone();
+            tampered[i] ^= 0x01;
+            assert!(verify_csr(&tampered).is_err(), "byte {i}");
+        }
+    }
+
+    #[test]
+    fn refuses_oversized_input_before_parsing() {
+        assert_eq!(
+            verify_csr(&vec![0x30; MAX_CSR_BYTES + 1]).unwrap_err(),
+            CsrError::TooLarge
+        );
+    }
+}

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod certificates;
 pub mod crls;
 mod schema;
+pub mod selfservice;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

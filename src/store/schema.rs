@@ -81,7 +81,24 @@ const MIGRATIONS: &[&str] = &[
         created_at   INTEGER NOT NULL
     );
     "#,
-    // 2: each status change records the status it replaced, so that a delta
+    // 2: the self-service page's failed attempts (throttling and lock-out
+    // survive restarts) and its CSRF key.
+    r#"
+    CREATE TABLE selfservice_failures (
+        id     INTEGER PRIMARY KEY,
+        scope  TEXT NOT NULL CHECK (scope IN ('card', 'client')),
+        key    TEXT NOT NULL,
+        at     INTEGER NOT NULL
+    );
+    CREATE INDEX selfservice_failures_by_key ON selfservice_failures(scope, key, at);
+    CREATE INDEX selfservice_failures_by_time ON selfservice_failures(at);
+    CREATE TABLE selfservice_keys (
+        name        TEXT PRIMARY KEY,
+        secret      BLOB NOT NULL,
+        created_at  INTEGER NOT NULL
+    );
+    "#,
+    // 3: each status change records the status it replaced, so that a delta
     // CRL reads every certificate's status at its base from the first change
     // after the base: one range of the primary key, no lookup per
     // certificate. Rows written before this migration are filled in from
@@ -137,7 +154,7 @@ mod tests {
     }
 
     #[test]
-    fn migration_2_fills_in_the_status_each_existing_change_replaced() {
+    fn migration_3_fills_in_the_status_each_existing_change_replaced() {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(MIGRATIONS[0]).unwrap();
         conn.pragma_update(None, "user_version", 1).unwrap();

@@ -1,0 +1,249 @@
+//! Every answer a POST can get, in one place: its HTTP status, its problem
+//! type (RFC 9457) and its words in both languages. The HTML page and the
+//! JSON variant render the same [`Answer`], so they cannot drift apart.
+
+use axum::http::StatusCode;
+use time::OffsetDateTime;
+
+use super::card_request::{CardAction, ChangedCertificate, Outcome, Refusal};
+use super::csrf::CsrfError;
+use super::lockout::LockoutPolicy;
+use super::sync_window::SyncWindow;
+use super::words::{Bilingual, in_minutes};
+
+/// What a POST is answered with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Changed {
+        action: CardAction,
+        card_number: String,
+        certificates: Vec<ChangedCertificate>,
+        at: OffsetDateTime,
+        window: SyncWindow,
+    },
+    Refused(Refusal),
+    PairNotRecognised(LockoutPolicy),
+    Locked {
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    },
+    /// A field is missing or not 4–16 letters and digits.
+    BadInput,
+    /// Not a form or JSON body.
+    UnsupportedMediaType,
+    Forgery(CsrfError),
+    Internal,
+}
+
+impl Answer {
+    /// The answer to a handled request.
+    pub fn of(
+        outcome: Outcome,
+        action: CardAction,
+        card_number: &str,
+        window: SyncWindow,
+        policy: LockoutPolicy,
+        now: OffsetDateTime,
+    ) -> Self {
+        match outcome {
+            Outcome::Changed { certificates, at } => Self::Changed {
+                action,
+                card_number: card_number.to_owned(),
+                certificates,
+                at,
+                window,
+            },
+            Outcome::Refused(refusal) => Self::Refused(refusal),
+            Outcome::PairNotRecognised => Self::PairNotRecognised(policy),
+            Outcome::Locked { until } => Self::Locked { until, now },
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Changed { .. } => StatusCode::OK,
+            Self::Refused(_) => StatusCode::CONFLICT,
+            Self::PairNotRecognised(_) | Self::Forgery(_) => StatusCode::FORBIDDEN,
+            Self::Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::BadInput => StatusCode::BAD_REQUEST,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The last part of the problem type URI.
+    pub fn slug(&self) -> &'static str {
+        match self {
+            Self::Changed { action, .. } => match action {
+                CardAction::Suspend => "suspended",
+                CardAction::Resume => "resumed",
+            },
+            Self::Refused(Refusal::Revoked) => "card-revoked",
+            Self::Refused(Refusal::AlreadySuspended) => "already-suspended",
+            Self::Refused(Refusal::NotSuspended) => "not-suspended",
+            Self::Refused(Refusal::NoCurrentCertificate) => "no-current-certificate",
+            Self::PairNotRecognised(_) => "pair-not-recognised",
+            Self::Locked { .. } => "locked",
+            Self::BadInput => "bad-input",
+            Self::UnsupportedMediaType => "unsupported-media-type",
+            Self::Forgery(_) => "forbidden",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// Seconds until a locked request may be retried (`Retry-After`).
+    pub fn retry_after(&self) -> Option<i64> {
+        match self {
+            Self::Locked { until, now } => Some((*until - *now).whole_seconds().max(1)),
+            _ => None,
+        }
+    }
+
+    pub fn title(&self) -> Bilingual {
+        match self {
+            Self::Changed { action, .. } => match action {
+                CardAction::Suspend => Bilingual::new("憑證已暫禁", "Certificates suspended"),
+                CardAction::Resume => Bilingual::new("憑證已解除暫禁", "Certificates resumed"),
+            },
+            Self::Refused(Refusal::Revoked) => Bilingual::new(
+                "此卡的憑證已廢止",
+                "The certificates of this card are revoked",
+            ),
+            Self::Refused(Refusal::AlreadySuspended) => Bilingual::new(
+                "此卡的憑證已在暫禁中",
+                "The certificates of this card are already suspended",
+            ),
+            Self::Refused(Refusal::NotSuspended) => Bilingual::new(
+                "此卡的憑證未在暫禁中",
+                "The certificates of this card are not suspended",
+            ),
+            Self::Refused(Refusal::NoCurrentCertificate) => Bilingual::new(
+                "此卡沒有效期內的憑證",
+                "This card has no certificate that is still valid",
+            ),
+            Self::PairNotRecognised(_) => Bilingual::new("無法受理", "Request not accepted"),
+            Self::Locked { .. } => Bilingual::new("暫停受理", "Too many attempts"),
+            Self::BadInput => Bilingual::new("輸入格式不正確", "The entries are not valid"),
+            Self::UnsupportedMediaType => {
+                Bilingual::new("不支援的資料格式", "Unsupported request format")
+            }
+            Self::Forgery(_) => Bilingual::new(
+                "表單已失效或非由本站送出",
+                "This form has expired or did not come from this site",
+            ),
+            Self::Internal => Bilingual::new(
+                "系統暫時無法處理",
+                "The service cannot handle this right now",
+            ),
+        }
+    }
+
+    pub fn detail(&self) -> Bilingual {
+        match self {
+            Self::Changed { action, window, .. } => changed_detail(*action, window),
+            Self::Refused(refusal) => refused_detail(*refusal),
+            Self::PairNotRecognised(policy) => {
+                let limits = lockout_notice(policy);
+                Bilingual::new(
+                    format!(
+                        "用戶代碼與 IC 卡號不相符，或查無資料。請確認後再試。{}",
+                        limits.zh
+                    ),
+                    format!(
+                        "The subscriber code and IC card number do not match any card we know. Please check both and try again. {}",
+                        limits.en
+                    ),
+                )
+            }
+            Self::Locked { .. } => {
+                let wait = in_minutes(time::Duration::seconds(self.retry_after().unwrap_or(1)));
+                Bilingual::new(
+                    format!(
+                        "錯誤次數過多，為保護您的憑證，暫停受理約 {}。情況緊急時，請以傳真提出緊急暫禁申請並附身分證明文件，或洽註冊窗口。",
+                        wait.zh
+                    ),
+                    format!(
+                        "Too many wrong entries: to protect your certificates, attempts are refused for about {}. In an emergency, send an emergency suspension request by fax with a copy of your identity document, or go to a registration window.",
+                        wait.en
+                    ),
+                )
+            }
+            Self::BadInput => Bilingual::new(
+                "請填寫用戶代碼與 IC 卡號，兩者皆為 4 至 16 個英文字母或數字。",
+                "Please fill in the subscriber code and the IC card number, each 4 to 16 letters or digits.",
+            ),
+            Self::UnsupportedMediaType => Bilingual::new(
+                "請以本頁表單送出，或以 application/json 傳送。",
+                "Submit the form on this page, or send application/json.",
+            ),
+            Self::Forgery(_) => Bilingual::new(
+                "為保護您的安全，請重新開啟自助服務頁再送出，未變更任何憑證。",
+                "For your safety, please reopen the self-service page and submit again. No certificate was changed.",
+            ),
+            Self::Internal => Bilingual::new("請稍後再試。", "Please try again later."),
+        }
+    }
+}
+
+fn changed_detail(action: CardAction, window: &SyncWindow) -> Bilingual {
+    let worst = in_minutes(window.worst_case());
+    let full = in_minutes(window.full_crl_interval);
+    let (zh, en) = match action {
+        CardAction::Suspend => (
+            "下列憑證已暫禁。暫禁不需指定期間，最長至憑證效期屆滿為止；找回卡片後，可回本頁解除暫禁。",
+            "The certificates below are now suspended. A suspension has no set period and lasts at most until the certificates expire; when the card turns up, come back to this page to resume them.",
+        ),
+        CardAction::Resume => (
+            "下列憑證已解除暫禁，恢復使用。",
+            "The certificates below are valid again.",
+        ),
+    };
+    Bilingual::new(
+        format!(
+            "{zh}依賴憑證的服務最遲於 {}內得知此變更；僅使用完整憑證廢止清冊的服務最遲於 {}內。",
+            worst.zh, full.zh
+        ),
+        format!(
+            "{en} Relying services see the change within {} at the latest (within {} for those that read only full certificate revocation lists).",
+            worst.en, full.en
+        ),
+    )
+}
+
+fn refused_detail(refusal: Refusal) -> Bilingual {
+    match refusal {
+        Refusal::Revoked => Bilingual::new(
+            "廢止無法撤銷，此卡的憑證無法在本頁暫禁或解除暫禁。請攜帶身分證明文件至註冊窗口重新申請新卡，手續與首次申請相同。",
+            "Revocation is permanent: the certificates of this card can be neither suspended nor resumed here. Please apply for a new card at a registration window, with your identity document, exactly as for a first application.",
+        ),
+        Refusal::AlreadySuspended => Bilingual::new(
+            "不需再次暫禁，未變更任何憑證。找回卡片後，可在本頁解除暫禁。",
+            "Nothing was changed. When the card turns up, you can resume the certificates on this page.",
+        ),
+        Refusal::NotSuspended => Bilingual::new(
+            "沒有需要解除暫禁的憑證，未變更任何憑證。",
+            "There is nothing to resume; nothing was changed.",
+        ),
+        Refusal::NoCurrentCertificate => Bilingual::new(
+            "已過期的憑證無法變更狀態。如需新憑證，請至註冊窗口申請。",
+            "The status of an expired certificate cannot change. For new certificates, please apply at a registration window.",
+        ),
+    }
+}
+
+/// The throttling rule in words, as the form page and the refusal state it.
+pub fn lockout_notice(policy: &LockoutPolicy) -> Bilingual {
+    let max = policy.max_failures;
+    let window = in_minutes(policy.failure_window);
+    let lockout = in_minutes(policy.lockout);
+    Bilingual::new(
+        format!(
+            "為保護您的憑證，同一 IC 卡號或同一連線來源於 {}內輸入錯誤 {max} 次後，將暫停受理 {}。",
+            window.zh, lockout.zh
+        ),
+        format!(
+            "To protect your certificates, after {max} wrong entries within {} for the same card number or from the same connection, further attempts are refused for {}.",
+            window.en, lockout.en
+        ),
+    )
+}

@@ -1,0 +1,260 @@
+//! Scheduled publication (SPEC §6): a delta CRL every
+//! `publish.delta_crl_interval`, a full CRL (followed by its delta) every
+//! `publish.full_crl_interval`, and every CRL also written as a file.
+//!
+//! The schedule is derived from the last CRLs in the store, never from
+//! process memory, so a restart neither skips nor doubles a publication and
+//! a deadline missed while the server was down is met at once on start.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use time::{Duration, OffsetDateTime};
+
+use crate::authority::Authority;
+use crate::revocation::CrlKind;
+use crate::store::crls::{self, CrlSummary};
+
+/// What the publisher should do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// Publish this kind now.
+    Now(CrlKind),
+    /// Nothing is due before this time.
+    At(OffsetDateTime),
+}
+
+/// How long before nextUpdate a CRL is replaced: publishing takes time, and
+/// the served CRL must never be past its nextUpdate (a tenth of the
+/// interval, at most 30 s).
+pub fn lead_time(interval: Duration) -> Duration {
+    (interval / 10i32).min(Duration::seconds(30))
+}
+
+/// The next publication, from the newest full and delta CRLs (pure).
+pub fn next_due(
+    last_full: Option<&CrlSummary>,
+    last_delta: Option<&CrlSummary>,
+    full_interval: Duration,
+    delta_interval: Duration,
+    now: OffsetDateTime,
+) -> Due {
+    let Some(full) = last_full else {
+        return Due::Now(CrlKind::Full);
+    };
+    let full_due = full.next_update - lead_time(full_interval);
+    if now >= full_due {
+        return Due::Now(CrlKind::Full);
+    }
+    // A delta older than the newest full is not its delta: publish one now.
+    let delta_due = match last_delta {
+        Some(delta) if delta.base_number == Some(full.number) => {
+            delta.next_update - lead_time(delta_interval)
+        }
+        _ => return Due::Now(CrlKind::Delta),
+    };
+    if now >= delta_due {
+        Due::Now(CrlKind::Delta)
+    } else {
+        Due::At(delta_due.min(full_due))
+    }
+}
+
+/// Writes `name` in `dir` so that a reader never sees a half-written file:
+/// write to a temporary file, fsync, rename over, fsync the directory.
+pub fn write_atomically(dir: &Path, name: &str, contents: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, dir.join(name))?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Writes a published CRL as `<number>.crl` and as `full.crl`/`delta.crl`.
+pub fn write_crl_files(dir: &Path, summary: &CrlSummary, der: &[u8]) -> std::io::Result<()> {
+    write_atomically(dir, &format!("{}.crl", summary.number), der)?;
+    write_atomically(dir, &format!("{}.crl", summary.kind.name()), der)
+}
+
+/// Brings the publish directory up to date with the store: the issuing CA
+/// certificate and the newest full and delta CRLs.
+pub fn sync_publish_dir(authority: &Authority) -> Result<(), String> {
+    let dir = &authority.config().publish_dir;
+    write_atomically(dir, "issuing-ca.crt", &authority.issuing_ca().cert.der)
+        .map_err(|e| e.to_string())?;
+    for kind in [CrlKind::Full, CrlKind::Delta] {
+        let latest = authority
+            .store()
+            .read(|tx| crls::latest_der(tx, kind))
+            .map_err(|e| e.to_string())?;
+        if let Some((summary, der)) = latest {
+            write_crl_files(dir, &summary, &der).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// The publisher loop of `eidca serve`: runs until the task is dropped.
+pub async fn run(authority: Arc<Authority>) {
+    loop {
+        let due = {
+            let authority = authority.clone();
+            tokio::task::spawn_blocking(move || -> Result<Due, String> {
+                let (full, delta) = authority
+                    .store()
+                    .read(|tx| {
+                        Ok::<_, crate::store::StoreError>((
+                            crls::latest(tx, CrlKind::Full)?,
+                            crls::latest(tx, CrlKind::Delta)?,
+                        ))
+                    })
+                    .map_err(|e| e.to_string())?;
+                let config = authority.config();
+                Ok(next_due(
+                    full.as_ref(),
+                    delta.as_ref(),
+                    config.full_crl_interval,
+                    config.delta_crl_interval,
+                    authority.now(),
+                ))
+            })
+            .await
+        };
+        let wait = match due {
+            Ok(Ok(Due::Now(kind))) => {
+                let authority = authority.clone();
+                let published =
+                    tokio::task::spawn_blocking(move || authority.publish(kind, "publisher")).await;
+                match published {
+                    Ok(Ok(summary)) => {
+                        tracing::info!(
+                            number = summary.number,
+                            kind = kind.name(),
+                            entries = summary.entries,
+                            "published CRL"
+                        );
+                        continue;
+                    }
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, kind = kind.name(), "CRL publication failed; retrying")
+                    }
+                    Err(e) => tracing::error!(error = %e, "CRL publication task failed; retrying"),
+                }
+                std::time::Duration::from_secs(1)
+            }
+            Ok(Ok(Due::At(at))) => {
+                let seconds = (at - authority.now()).as_seconds_f64().clamp(0.05, 3600.0);
+                std::time::Duration::from_secs_f64(seconds)
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot read the publication schedule; retrying");
+                std::time::Duration::from_secs(1)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "schedule task failed; retrying");
+                std::time::Duration::from_secs(1)
+            }
+        };
+        tokio::time::sleep(wait).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const T0: OffsetDateTime = datetime!(2026-06-01 12:00 UTC);
+    const FULL: Duration = Duration::hours(24);
+    const DELTA: Duration = Duration::minutes(15);
+
+    fn crl(
+        number: u64,
+        kind: CrlKind,
+        base: Option<u64>,
+        this_update: OffsetDateTime,
+    ) -> CrlSummary {
+        let interval = if kind == CrlKind::Full { FULL } else { DELTA };
+        CrlSummary {
+            number,
+            kind,
+            base_number: base,
+            this_update,
+            next_update: this_update + interval,
+            covers_seq: 0,
+            entries: 0,
+        }
+    }
+
+    #[test]
+    fn empty_store_publishes_a_full_crl_at_once() {
+        assert_eq!(
+            next_due(None, None, FULL, DELTA, T0),
+            Due::Now(CrlKind::Full)
+        );
+    }
+
+    #[test]
+    fn a_full_without_its_delta_gets_one_at_once() {
+        let full = crl(5, CrlKind::Full, None, T0);
+        let old_delta = crl(4, CrlKind::Delta, Some(3), T0);
+        assert_eq!(
+            next_due(Some(&full), Some(&old_delta), FULL, DELTA, T0),
+            Due::Now(CrlKind::Delta)
+        );
+        assert_eq!(
+            next_due(Some(&full), None, FULL, DELTA, T0),
+            Due::Now(CrlKind::Delta)
+        );
+    }
+
+    #[test]
+    fn the_delta_is_replaced_just_before_its_next_update() {
+        let full = crl(1, CrlKind::Full, None, T0);
+        let delta = crl(2, CrlKind::Delta, Some(1), T0);
+        let due = T0 + DELTA - Duration::seconds(30);
+        assert_eq!(
+            next_due(Some(&full), Some(&delta), FULL, DELTA, T0),
+            Due::At(due)
+        );
+        assert_eq!(
+            next_due(Some(&full), Some(&delta), FULL, DELTA, due),
+            Due::Now(CrlKind::Delta)
+        );
+    }
+
+    #[test]
+    fn a_deadline_missed_while_down_publishes_at_once_and_full_wins() {
+        let full = crl(1, CrlKind::Full, None, T0);
+        let delta = crl(2, CrlKind::Delta, Some(1), T0);
+        let later = T0 + Duration::days(3);
+        assert_eq!(
+            next_due(Some(&full), Some(&delta), FULL, DELTA, later),
+            Due::Now(CrlKind::Full)
+        );
+    }
+
+    #[test]
+    fn short_intervals_keep_a_proportional_lead() {
+        assert_eq!(lead_time(Duration::seconds(2)), Duration::milliseconds(200));
+        assert_eq!(lead_time(Duration::hours(24)), Duration::seconds(30));
+    }
+
+    #[test]
+    fn atomic_write_replaces_the_file_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        write_atomically(dir.path(), "full.crl", b"one").unwrap();
+        write_atomically(dir.path(), "full.crl", b"two").unwrap();
+        assert_eq!(std::fs::read(dir.path().join("full.crl")).unwrap(), b"two");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .collect();
+        assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
+    }
+}
