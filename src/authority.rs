@@ -14,9 +14,12 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::ca::{CaError, CaKeyPair};
 use crate::config::Config;
+use crate::config::Profile;
 use crate::domain::lifecycle::{self, Transition, TransitionError};
 use crate::domain::{CertStatus, Channel, Serial};
 use crate::issuance::certificate::BuildError;
+use crate::issuance::certificate::IssuedCertificate;
+use crate::issuance::csr::VerifiedCsr;
 use crate::issuance::{
     CertificateUrls, CsrError, IdentityError, SubscriberIdentity, build_certificate, verify_csr,
 };
@@ -28,6 +31,7 @@ use crate::store::certificates::{
     self as certs, CertificateRow, NewCertificate, RegistrationError,
 };
 use crate::store::crls::{self, CrlSummary};
+use crate::store::idempotency::{self, Answer, IdempotencyKey, Remembered};
 use crate::store::{Store, StoreError};
 
 /// The source of "now"; tests and the simulator inject their own.
@@ -96,18 +100,29 @@ impl From<RegistrationError> for AuthorityError {
 }
 
 /// The certificate record of SPEC §7.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct CertificateRecord {
+    /// Lowercase hex, no leading zero bytes.
+    #[schema(example = "4f3a09c2d1e8b7a6954321fedcba9876")]
     pub serial: String,
+    /// `good`, `suspended` or `revoked`.
+    #[schema(value_type = String, example = "good")]
     pub status: &'static str,
+    /// Past notAfter (derived, never stored).
     pub expired: bool,
+    /// Null when good, `certificateHold` when suspended, the RFC 5280 reason when revoked.
+    #[schema(value_type = Option<String>, example = "certificateHold")]
     pub revocation_reason: Option<&'static str>,
+    /// RFC 3339 UTC: when the current status began.
     pub status_since: String,
     pub subscriber_code: String,
     pub card_number: String,
     pub profile: String,
+    /// RFC 3339 UTC.
     pub not_before: String,
+    /// RFC 3339 UTC.
     pub not_after: String,
+    /// The certificate in PEM.
     pub certificate: String,
 }
 
@@ -155,6 +170,77 @@ pub struct Actor<'a> {
     pub channel: Channel,
 }
 
+/// Makes a use case idempotent: the answer to remember is rendered from the
+/// use case's result and stored with the key in the transaction of the
+/// change, and a key already answered ends the use case with that answer
+/// and no change (SPEC §7 `Idempotency-Key`).
+pub struct Idempotency<'a, T> {
+    pub key: &'a IdempotencyKey,
+    /// The answer the caller sends for this result (e.g. HTTP status and JSON).
+    pub answer: &'a dyn Fn(&T) -> Answer,
+}
+
+/// What an idempotent use case did.
+#[derive(Debug)]
+pub enum Outcome<T> {
+    /// The change happened (and its answer is remembered, if a key was given).
+    Done(T),
+    /// The key was answered before: nothing changed. The caller checks that
+    /// the remembered request is this one ([`Remembered::answers`]).
+    Replayed(Remembered),
+}
+
+impl<T> Outcome<T> {
+    /// The result of a use case run without a key, which cannot be a replay.
+    fn fresh(self) -> Result<T, AuthorityError> {
+        match self {
+            Self::Done(value) => Ok(value),
+            Self::Replayed(_) => Err(AuthorityError::Internal(
+                "replayed an answer without an idempotency key".into(),
+            )),
+        }
+    }
+}
+
+/// A CRL commit that lost the race for its number, or failed.
+enum CrlCommitError {
+    Stale,
+    Failed(AuthorityError),
+}
+
+impl From<StoreError> for CrlCommitError {
+    fn from(e: StoreError) -> Self {
+        Self::Failed(e.into())
+    }
+}
+
+impl From<rusqlite::Error> for CrlCommitError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Failed(e.into())
+    }
+}
+
+/// The sync window of SPEC §6: how long after a change relying parties may
+/// still see the old status, and where publication stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncWindow {
+    pub ocsp_max_age: time::Duration,
+    pub delta_crl_interval: time::Duration,
+    pub full_crl_interval: time::Duration,
+    pub last_full: Option<CrlSummary>,
+    pub last_delta: Option<CrlSummary>,
+    /// The oldest status change that no published CRL reflects yet.
+    pub oldest_unpublished_change: Option<OffsetDateTime>,
+}
+
+impl SyncWindow {
+    /// For a delta-aware relying party: the larger of the OCSP max-age and
+    /// the delta CRL interval.
+    pub fn worst_case(&self) -> time::Duration {
+        self.ocsp_max_age.max(self.delta_crl_interval)
+    }
+}
+
 /// Serial collisions are astronomically unlikely with 126 random bits, but
 /// the unique constraint decides; a few retries are plenty.
 const SERIAL_ATTEMPTS: usize = 4;
@@ -171,6 +257,10 @@ pub struct Authority {
     urls: CertificateUrls,
     clock: Arc<dyn Clock>,
     rng: SystemRandom,
+    /// One publication at a time in this process (API, scheduler): they
+    /// would only take each other's CRL numbers. Other processes (the CLI)
+    /// are handled in `publish_one`.
+    publishing: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Authority {
@@ -214,6 +304,7 @@ impl Authority {
             urls,
             clock,
             rng: SystemRandom::new(),
+            publishing: std::sync::Mutex::new(()),
         })
     }
 
@@ -240,6 +331,16 @@ impl Authority {
         request: &IssueRequest<'_>,
         actor: Actor<'_>,
     ) -> Result<CertificateRecord, AuthorityError> {
+        self.issue_once(request, actor, None)?.fresh()
+    }
+
+    /// [`Self::issue`], answering a key at most once.
+    pub fn issue_once(
+        &self,
+        request: &IssueRequest<'_>,
+        actor: Actor<'_>,
+        once: Option<&Idempotency<'_, CertificateRecord>>,
+    ) -> Result<Outcome<CertificateRecord>, AuthorityError> {
         let identity = SubscriberIdentity::new(
             request.subscriber_code,
             request.subscriber_name,
@@ -255,52 +356,142 @@ impl Authority {
         })?;
         let csr = verify_csr(request.csr)?;
         let now = self.now();
-        for _ in 0..SERIAL_ATTEMPTS {
-            let serial = self.new_serial()?;
-            let issued = build_certificate(
-                &identity,
-                &self.config.country,
-                profile,
-                &csr,
-                &serial,
-                &self.urls,
-                &self.issuing,
-                now,
-            )?;
-            let outcome = self.store.write(|tx| -> Result<Option<CertificateRow>, AuthorityError> {
-                if certs::serial_exists(tx, &serial)? {
-                    return Ok(None);
+        // Signed before the transaction, so that writers wait on the store only.
+        let mut signed = self.sign(&identity, profile, &csr, now)?;
+        self.commit(once, now, |tx| -> Result<_, AuthorityError> {
+            let mut attempts = 1;
+            while certs::serial_exists(tx, &signed.0)? {
+                if attempts == SERIAL_ATTEMPTS {
+                    return Err(AuthorityError::Internal(
+                        "could not draw an unused serial".into(),
+                    ));
                 }
-                certs::upsert_subscriber_and_card(tx, &identity.code, &identity.name, &identity.card_number, now)?;
-                let new = NewCertificate {
-                    serial: &serial,
-                    subscriber_code: &identity.code,
-                    card_number: &identity.card_number,
-                    profile: &profile.name,
-                    not_before: issued.not_before,
-                    not_after: issued.not_after,
-                    der: &issued.der,
-                };
-                certs::insert_certificate(tx, &new, actor.channel, now)?;
-                let detail = serde_json::json!({
-                    "channel": actor.channel.name(),
-                    "subscriber_code": identity.code,
-                    "card_number": identity.card_number,
-                    "profile": profile.name,
-                    "not_after": rfc3339(issued.not_after),
-                    "certificate_sha256": hex::encode(ring::digest::digest(&ring::digest::SHA256, &issued.der)),
-                })
-                .to_string();
-                audit::append(tx, &AuditEntry { at: now, actor: actor.name, action: "issue", subject: &serial.to_hex(), detail: &detail })?;
-                Ok(certs::get_certificate(tx, &serial)?)
-            })?;
-            if let Some(row) = outcome {
-                return Ok(CertificateRecord::new(&row, now));
+                signed = self.sign(&identity, profile, &csr, now)?;
+                attempts += 1;
             }
-        }
-        Err(AuthorityError::Internal(
-            "could not draw an unused serial".into(),
-        ))
+            let (serial, issued) = &signed;
+            certs::upsert_subscriber_and_card(tx, &identity.code, &identity.name, &identity.card_number, now)?;
+            let new = NewCertificate {
+                serial,
+                subscriber_code: &identity.code,
+                card_number: &identity.card_number,
+                profile: &profile.name,
+                not_before: issued.not_before,
+                not_after: issued.not_after,
+                der: &issued.der,
+            };
+            certs::insert_certificate(tx, &new, actor.channel, now)?;
+            let detail = serde_json::json!({
+                "channel": actor.channel.name(),
+                "subscriber_code": identity.code,
+                "card_number": identity.card_number,
+                "profile": profile.name,
+                "not_after": rfc3339(issued.not_after),
+                "certificate_sha256": hex::encode(ring::digest::digest(&ring::digest::SHA256, &issued.der)),
+            })
+            .to_string();
+            audit::append(tx, &AuditEntry { at: now, actor: actor.name, action: "issue", subject: &serial.to_hex(), detail: &detail })?;
+            let row = certs::get_certificate(tx, serial)?
+                .ok_or_else(|| AuthorityError::Internal("issued certificate not found".into()))?;
+            Ok(CertificateRecord::new(&row, now))
+        })
+    }
+
+    /// Draws a serial and signs the certificate with it.
+    fn sign(
+        &self,
+        identity: &SubscriberIdentity,
+        profile: &Profile,
+        csr: &VerifiedCsr,
+        now: OffsetDateTime,
+    ) -> Result<(Serial, IssuedCertificate), AuthorityError> {
+        let serial = self.new_serial()?;
+        let issued = build_certificate(
+            identity,
+            &self.config.country,
+            profile,
+            csr,
+            &serial,
+            &self.urls,
+            &self.issuing,
+            now,
+        )?;
+        Ok((serial, issued))
+    }
+
+    /// Runs `change` as one atomic change. With a key, a remembered answer
+    /// ends it before any change, and otherwise the answer to its result is
+    /// remembered in the same transaction.
+    fn commit<T, E>(
+        &self,
+        once: Option<&Idempotency<'_, T>>,
+        now: OffsetDateTime,
+        change: impl FnOnce(&rusqlite::Connection) -> Result<T, E>,
+    ) -> Result<Outcome<T>, E>
+    where
+        E: From<StoreError>,
+    {
+        let alive_since = now - self.config.idempotency_ttl;
+        self.store.write(|tx| {
+            if let Some(once) = once
+                && let Some(prior) = idempotency::recall(tx, once.key, alive_since)?
+            {
+                return Ok(Outcome::Replayed(prior));
+            }
+            let value = change(tx)?;
+            if let Some(once) = once {
+                idempotency::remember(tx, once.key, &(once.answer)(&value), now, alive_since)?;
+            }
+            Ok(Outcome::Done(value))
+        })
+    }
+
+    /// The live answer remembered for a key, if any (a read: no lock taken).
+    pub fn recall(&self, key: &IdempotencyKey) -> Result<Option<Remembered>, AuthorityError> {
+        let alive_since = self.now() - self.config.idempotency_ttl;
+        Ok(self
+            .store
+            .with_reader(|conn| idempotency::recall(conn, key, alive_since))?)
+    }
+
+    /// Remembers the answer to a refused request (nothing changed), unless
+    /// the key was answered meanwhile, in which case that answer stands.
+    pub fn remember_refusal(
+        &self,
+        key: &IdempotencyKey,
+        answer: Answer,
+    ) -> Result<Outcome<Answer>, AuthorityError> {
+        let once = Idempotency {
+            key,
+            answer: &|answer: &Answer| answer.clone(),
+        };
+        self.commit(Some(&once), self.now(), |_| -> Result<_, AuthorityError> {
+            Ok(answer)
+        })
+    }
+
+    /// The promised sync window (SPEC §6) and where publication stands.
+    pub fn sync_window(&self) -> Result<SyncWindow, AuthorityError> {
+        let (last_full, last_delta, oldest_unpublished_change) =
+            self.store.read(|tx| -> Result<_, AuthorityError> {
+                let full = crls::latest(tx, CrlKind::Full)?;
+                let delta = crls::latest(tx, CrlKind::Delta)?;
+                let covered = [&full, &delta]
+                    .into_iter()
+                    .flatten()
+                    .map(|c| c.covers_seq)
+                    .max()
+                    .unwrap_or(0);
+                Ok((full, delta, crls::oldest_change_after(tx, covered)?))
+            })?;
+        Ok(SyncWindow {
+            ocsp_max_age: self.config.ocsp_max_age,
+            delta_crl_interval: self.config.delta_crl_interval,
+            full_crl_interval: self.config.full_crl_interval,
+            last_full,
+            last_delta,
+            oldest_unpublished_change,
+        })
     }
 
     fn new_serial(&self) -> Result<Serial, AuthorityError> {
@@ -345,17 +536,28 @@ impl Authority {
         note: Option<&str>,
         actor: Actor<'_>,
     ) -> Result<CertificateRecord, AuthorityError> {
+        self.change_status_once(serial, transition, note, actor, None)?
+            .fresh()
+    }
+
+    /// [`Self::change_status`], answering a key at most once.
+    pub fn change_status_once(
+        &self,
+        serial: &Serial,
+        transition: Transition,
+        note: Option<&str>,
+        actor: Actor<'_>,
+        once: Option<&Idempotency<'_, CertificateRecord>>,
+    ) -> Result<Outcome<CertificateRecord>, AuthorityError> {
         let now = self.now();
-        let row = self
-            .store
-            .write(|tx| -> Result<CertificateRow, AuthorityError> {
-                let row = certs::get_certificate(tx, serial)?
-                    .ok_or_else(|| AuthorityError::NotFound(format!("certificate {serial}")))?;
-                let next = lifecycle::apply(row.status, row.not_after, transition, now)?;
-                self.record_change(tx, &row, next, transition, note, actor, now)?;
-                Ok(certs::get_certificate(tx, serial)?.unwrap_or(row))
-            })?;
-        Ok(CertificateRecord::new(&row, now))
+        self.commit(once, now, |tx| -> Result<_, AuthorityError> {
+            let row = certs::get_certificate(tx, serial)?
+                .ok_or_else(|| AuthorityError::NotFound(format!("certificate {serial}")))?;
+            let next = lifecycle::apply(row.status, row.not_after, transition, now)?;
+            self.record_change(tx, &row, next, transition, note, actor, now)?;
+            let row = certs::get_certificate(tx, serial)?.unwrap_or(row);
+            Ok(CertificateRecord::new(&row, now))
+        })
     }
 
     /// Applies a transition to every eligible, non-expired certificate of a
@@ -367,38 +569,49 @@ impl Authority {
         note: Option<&str>,
         actor: Actor<'_>,
     ) -> Result<Vec<CertificateRecord>, AuthorityError> {
+        self.change_card_once(card_number, transition, note, actor, None)?
+            .fresh()
+    }
+
+    /// [`Self::change_card`], answering a key at most once.
+    pub fn change_card_once(
+        &self,
+        card_number: &str,
+        transition: Transition,
+        note: Option<&str>,
+        actor: Actor<'_>,
+        once: Option<&Idempotency<'_, Vec<CertificateRecord>>>,
+    ) -> Result<Outcome<Vec<CertificateRecord>>, AuthorityError> {
         let now = self.now();
-        let rows = self
-            .store
-            .write(|tx| -> Result<Vec<CertificateRow>, AuthorityError> {
-                let rows = certs::certificates_of_card(tx, card_number)?
-                    .ok_or_else(|| AuthorityError::NotFound(format!("card {card_number}")))?;
-                let mut changed = 0;
-                let mut refusal = None;
-                for row in &rows {
-                    match lifecycle::apply(row.status, row.not_after, transition, now) {
-                        Ok(next) => {
-                            self.record_change(tx, row, next, transition, note, actor, now)?;
-                            changed += 1;
-                        }
-                        Err(e) => refusal = refusal.or(Some(e)),
+        self.commit(once, now, |tx| -> Result<_, AuthorityError> {
+            let rows = certs::certificates_of_card(tx, card_number)?
+                .ok_or_else(|| AuthorityError::NotFound(format!("card {card_number}")))?;
+            let mut changed = 0;
+            let mut refusal = None;
+            for row in &rows {
+                match lifecycle::apply(row.status, row.not_after, transition, now) {
+                    Ok(next) => {
+                        self.record_change(tx, row, next, transition, note, actor, now)?;
+                        changed += 1;
                     }
+                    Err(e) => refusal = refusal.or(Some(e)),
                 }
-                if changed == 0 {
-                    let why = refusal
-                        .map(|e| e.to_string())
-                        .unwrap_or_else(|| "the card has no certificates".into());
-                    return Err(AuthorityError::Conflict(format!(
-                        "no certificate of card {card_number} can {}: {why}",
-                        transition.name()
-                    )));
-                }
-                Ok(certs::certificates_of_card(tx, card_number)?.unwrap_or_default())
-            })?;
-        Ok(rows
-            .iter()
-            .map(|r| CertificateRecord::new(r, now))
-            .collect())
+            }
+            if changed == 0 {
+                let why = refusal
+                    .map(|e| e.to_string())
+                    .unwrap_or_else(|| "the card has no certificates".into());
+                return Err(AuthorityError::Conflict(format!(
+                    "no certificate of card {card_number} can {}: {why}",
+                    transition.name()
+                )));
+            }
+            let rows = certs::certificates_of_card(tx, card_number)?.unwrap_or_default();
+            Ok(rows
+                .iter()
+                .map(|r| CertificateRecord::new(r, now))
+                .collect())
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -446,10 +659,24 @@ impl Authority {
     /// against it (SPEC §4); a delta with no full CRL yet publishes a full
     /// CRL first. Returns the summary of the CRL asked for.
     pub fn publish(&self, kind: CrlKind, actor: &str) -> Result<CrlSummary, AuthorityError> {
+        self.publish_once(kind, actor, None)?.fresh()
+    }
+
+    /// [`Self::publish`], answering a key at most once. The key is
+    /// remembered with the CRL asked for.
+    pub fn publish_once(
+        &self,
+        kind: CrlKind,
+        actor: &str,
+        once: Option<&Idempotency<'_, CrlSummary>>,
+    ) -> Result<Outcome<CrlSummary>, AuthorityError> {
+        let _one_at_a_time = self.publishing.lock().unwrap_or_else(|p| p.into_inner());
         match kind {
             CrlKind::Full => {
-                let full = self.publish_full(actor)?;
-                self.publish_delta(actor)?;
+                let full = self.publish_one(CrlKind::Full, actor, once)?;
+                if let Outcome::Done(_) = full {
+                    self.publish_one(CrlKind::Delta, actor, None)?;
+                }
                 Ok(full)
             }
             CrlKind::Delta => {
@@ -458,19 +685,11 @@ impl Authority {
                     .read(|tx| crls::latest(tx, CrlKind::Full))?
                     .is_none()
                 {
-                    self.publish_full(actor)?;
+                    self.publish_one(CrlKind::Full, actor, None)?;
                 }
-                self.publish_delta(actor)
+                self.publish_one(CrlKind::Delta, actor, once)
             }
         }
-    }
-
-    fn publish_full(&self, actor: &str) -> Result<CrlSummary, AuthorityError> {
-        self.publish_one(CrlKind::Full, actor)
-    }
-
-    fn publish_delta(&self, actor: &str) -> Result<CrlSummary, AuthorityError> {
-        self.publish_one(CrlKind::Delta, actor)
     }
 
     /// Publishes one CRL. First optimistically: built from a read snapshot,
@@ -480,28 +699,33 @@ impl Authority {
     /// [`OPTIMISTIC_PUBLISH_ATTEMPTS`] lost races, it is built inside the
     /// write transaction, which no publisher can overtake: every publication
     /// completes, however busy the others.
-    fn publish_one(&self, kind: CrlKind, actor: &str) -> Result<CrlSummary, AuthorityError> {
+    fn publish_one(
+        &self,
+        kind: CrlKind,
+        actor: &str,
+        once: Option<&Idempotency<'_, CrlSummary>>,
+    ) -> Result<Outcome<CrlSummary>, AuthorityError> {
         for _ in 0..OPTIMISTIC_PUBLISH_ATTEMPTS {
             let (summary, der) = self.store.read(|tx| self.build_crl(tx, kind))?;
-            let recorded = self.store.write(|tx| -> Result<bool, AuthorityError> {
-                if !self.still_next(tx, &summary)? {
-                    return Ok(false);
+            if let Some(outcome) = self.commit_crl(&summary, &der, actor, once)? {
+                if matches!(outcome, Outcome::Done(_)) {
+                    self.write_crl_files(&summary, &der);
                 }
-                self.record_crl(tx, &summary, &der, actor)?;
-                Ok(true)
-            })?;
-            if recorded {
-                self.write_crl_files(&summary, &der);
-                return Ok(summary);
+                return Ok(outcome);
             }
         }
-        let (summary, der) = self.store.write(|tx| {
-            let (summary, der) = self.build_crl(tx, kind)?;
-            self.record_crl(tx, &summary, &der, actor)?;
-            Ok::<_, AuthorityError>((summary, der))
+        let now = self.now();
+        let mut der = Vec::new();
+        let outcome = self.commit(once, now, |tx| -> Result<_, AuthorityError> {
+            let (summary, signed) = self.build_crl(tx, kind)?;
+            self.record_crl(tx, &summary, &signed, actor, now)?;
+            der = signed;
+            Ok(summary)
         })?;
-        self.write_crl_files(&summary, &der);
-        Ok(summary)
+        if let Outcome::Done(summary) = &outcome {
+            self.write_crl_files(summary, &der);
+        }
+        Ok(outcome)
     }
 
     /// Builds and signs the next full CRL from one snapshot of the store,
@@ -548,7 +772,7 @@ impl Authority {
         let scope = CrlScope::Full {
             freshest_crl_url: &delta_url,
         };
-        self.sign(summary, scope, list)
+        self.sign_list(summary, scope, list)
     }
 
     /// A delta CRL against the newest full CRL: cost follows the changes since it.
@@ -567,7 +791,7 @@ impl Authority {
         let scope = CrlScope::Delta {
             base_number: base.number,
         };
-        self.sign(summary, scope, list)
+        self.sign_list(summary, scope, list)
     }
 
     /// The header of the CRL that would be published next from this snapshot.
@@ -594,7 +818,8 @@ impl Authority {
         })
     }
 
-    fn sign(
+    /// Frames and signs a CRL around its entries.
+    fn sign_list(
         &self,
         summary: CrlSummary,
         scope: CrlScope<'_>,
@@ -635,19 +860,35 @@ impl Authority {
         Ok(newest.map_or(now, |t| t.max(now)))
     }
 
-    /// Whether a CRL built from an earlier snapshot can still be recorded:
-    /// its number is still the next one and, for a delta, its base is still
-    /// the newest full CRL.
-    fn still_next(
+    /// Records a CRL built from an earlier snapshot if its number is still
+    /// the next one (and, for a delta, its base still the newest full CRL).
+    /// Returns `None` to retry.
+    fn commit_crl(
         &self,
-        tx: &rusqlite::Connection,
         summary: &CrlSummary,
-    ) -> Result<bool, AuthorityError> {
-        if crls::highest_number(tx)? + 1 != summary.number {
-            return Ok(false);
+        der: &[u8],
+        actor: &str,
+        once: Option<&Idempotency<'_, CrlSummary>>,
+    ) -> Result<Option<Outcome<CrlSummary>>, AuthorityError> {
+        let now = self.now();
+        let committed = self.commit(once, now, |tx| -> Result<_, CrlCommitError> {
+            if crls::highest_number(tx)? + 1 != summary.number {
+                return Err(CrlCommitError::Stale);
+            }
+            if summary.base_number.is_some()
+                && crls::latest(tx, CrlKind::Full)?.map(|f| f.number) != summary.base_number
+            {
+                return Err(CrlCommitError::Stale);
+            }
+            self.record_crl(tx, summary, der, actor, now)
+                .map_err(CrlCommitError::Failed)?;
+            Ok(summary.clone())
+        });
+        match committed {
+            Ok(outcome) => Ok(Some(outcome)),
+            Err(CrlCommitError::Stale) => Ok(None),
+            Err(CrlCommitError::Failed(e)) => Err(e),
         }
-        Ok(summary.base_number.is_none()
-            || crls::latest(tx, CrlKind::Full)?.map(|f| f.number) == summary.base_number)
     }
 
     /// Stores a signed CRL with its audit record.
@@ -657,6 +898,7 @@ impl Authority {
         summary: &CrlSummary,
         der: &[u8],
         actor: &str,
+        now: OffsetDateTime,
     ) -> Result<(), AuthorityError> {
         crls::insert(tx, summary, der)?;
         let detail = serde_json::json!({
@@ -671,7 +913,7 @@ impl Authority {
         audit::append(
             tx,
             &AuditEntry {
-                at: self.now(),
+                at: now,
                 actor,
                 action: "publish-crl",
                 subject: &summary.number.to_string(),

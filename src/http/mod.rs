@@ -1,14 +1,33 @@
-//! The HTTP service: router, RA API, public endpoints.
+//! The HTTP service (SPEC §7): the RA API, the public CRL and CA endpoints,
+//! liveness and metrics, behind one router with request ids, access logs
+//! and metrics; graceful shutdown on SIGTERM/SIGINT.
+//!
+//! Where things are: `api` (RA routes and OpenAPI), `public` (CRLs, CA
+//! certificate, health, metrics), `auth` (tokens and roles), `request`
+//! (strict bodies, idempotency keys), `idempotency` (answer at most once),
+//! `error` (problem+json), `caching` (ETag, Last-Modified, 304),
+//! `metrics` (Prometheus text), `observe` (request ids, logs).
+
+pub mod api;
+pub mod auth;
+pub mod caching;
+pub mod error;
+pub mod idempotency;
+pub mod metrics;
+pub mod observe;
+pub mod public;
+pub mod request;
 
 pub mod selfservice;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
 
 use crate::authority::{Authority, StartError, SystemClock};
 use crate::config::Config;
+use auth::Tokens;
+use metrics::{HttpMetrics, PrometheusText};
 
 /// Why the service stopped or could not start.
 #[derive(Debug, thiserror::Error)]
@@ -25,21 +44,50 @@ pub enum ServeError {
 }
 
 /// Shared state of every handler.
-#[derive(Debug)]
 pub struct App {
     pub authority: Arc<Authority>,
+    pub tokens: Tokens,
+    pub http_metrics: HttpMetrics,
+    /// Other components' metric families, appended to `/metrics`.
+    pub metric_sources: Vec<Arc<dyn PrometheusText>>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("authority", &self.authority)
+            .field("tokens", &self.tokens)
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    pub fn new(authority: Arc<Authority>) -> Self {
+        let tokens = Tokens::new(&authority.config().tokens);
+        Self {
+            authority,
+            tokens,
+            http_metrics: HttpMetrics::default(),
+            metric_sources: Vec::new(),
+        }
+    }
 }
 
 /// The router with every route.
 pub fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+    let routes = Router::new()
+        .merge(api::router())
+        .merge(public::router())
         .merge(selfservice::routes())
-        .with_state(app)
+        .fallback(error::no_such_route)
+        .method_not_allowed_fallback(error::method_not_allowed);
+    observe::layer(routes, &app).with_state(app)
 }
 
-/// Runs the service until SIGINT/SIGTERM.
+/// Runs the service until SIGINT/SIGTERM: then stops accepting, lets the
+/// requests in flight finish (their commits included) and closes the store.
 pub fn serve(config: Config) -> Result<(), ServeError> {
+    init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -50,7 +98,7 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
             tracing::error!(error = %e, "cannot write the publish directory");
         }
         let publisher = tokio::spawn(crate::publisher::run(authority.clone()));
-        let app = Arc::new(App { authority });
+        let app = Arc::new(App::new(authority));
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .map_err(|source| ServeError::Listen {
@@ -67,8 +115,24 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
         publisher.abort();
-        Ok(())
-    })
+        tracing::info!("requests finished; closing the store");
+        Ok::<(), ServeError>(())
+    })?;
+    // Dropping the runtime waits for blocking tasks (store writes) still running.
+    drop(runtime);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Logs to stderr; `RUST_LOG` filters (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
 }
 
 async fn shutdown_signal() {
@@ -84,4 +148,5 @@ async fn shutdown_signal() {
         }
     };
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutdown signal received; no new connections");
 }

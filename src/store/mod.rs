@@ -2,12 +2,15 @@
 //!
 //! WAL mode with `synchronous=FULL`, so a committed transaction survives a
 //! crash or power loss; every state change and its audit record commit in
-//! one transaction. Writers serialise on one connection (`BEGIN IMMEDIATE`);
-//! readers use a small pool of their own connections and never block writers.
+//! one transaction. Writers serialise on one connection (`BEGIN IMMEDIATE`),
+//! and concurrent writers share one commit (`group_commit`); readers use a
+//! small pool of their own connections and never block writers.
 
 pub mod audit;
 pub mod certificates;
 pub mod crls;
+mod group_commit;
+pub mod idempotency;
 mod schema;
 pub mod selfservice;
 
@@ -16,6 +19,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+use group_commit::GroupWriter;
 
 /// A store failure. Constraint violations surface as `Sqlite` errors for the
 /// caller to map (e.g. a serial collision is retried by the issuer).
@@ -32,6 +37,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the database schema is version {found}, newer than this eidca understands ({known})")]
     SchemaTooNew { found: i64, known: i64 },
+    #[error("commit failed: {0}")]
+    CommitFailed(String),
 }
 
 /// Busy timeout: a writer waits this long for another process (the CLI
@@ -44,8 +51,10 @@ const READER_POOL: usize = 8;
 /// The database, shared by all threads of one process.
 pub struct Store {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    // Readers are declared (so dropped) first: the writer closes last, and
+    // the last connection to close checkpoints the WAL and removes it.
     readers: Mutex<Vec<Connection>>,
+    writer: GroupWriter,
 }
 
 impl std::fmt::Debug for Store {
@@ -67,7 +76,7 @@ impl Store {
         schema::migrate(&mut writer)?;
         Ok(Store {
             path: path.to_path_buf(),
-            writer: Mutex::new(writer),
+            writer: GroupWriter::new(writer),
             readers: Mutex::new(Vec::new()),
         })
     }
@@ -76,22 +85,15 @@ impl Store {
         &self.path
     }
 
-    /// Runs `f` in one write transaction (`BEGIN IMMEDIATE`), committing only
-    /// if it returns `Ok`. The commit is durable when this returns.
-    pub fn write<T, E>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, E>) -> Result<T, E>
+    /// Runs `f` as one atomic change, committing only if it returns `Ok`.
+    /// The commit is durable when this returns. Concurrent changes may share
+    /// that commit (group commit), each in its own savepoint: `f` sees every
+    /// change committed before it, and a failing `f` undoes only its own.
+    pub fn write<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StoreError>,
     {
-        let mut conn = self
-            .writer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(StoreError::from)?;
-        let value = f(&tx)?;
-        tx.commit().map_err(StoreError::from)?;
-        Ok(value)
+        self.writer.write(f)
     }
 
     /// Runs `f` in one read transaction: a consistent snapshot.

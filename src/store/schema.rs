@@ -98,7 +98,22 @@ const MIGRATIONS: &[&str] = &[
         created_at  INTEGER NOT NULL
     );
     "#,
-    // 3: each status change records the status it replaced, so that a delta
+    // 3: idempotency keys belong to one RA token (two tokens may pick the
+    // same key) and expire; the table of migration 1 was never written to.
+    r#"
+    DROP TABLE idempotency_keys;
+    CREATE TABLE idempotency_keys (
+        principal    TEXT NOT NULL,
+        key          TEXT NOT NULL,
+        request_hash BLOB NOT NULL,
+        status       INTEGER NOT NULL,
+        body         BLOB NOT NULL,
+        created_at   INTEGER NOT NULL,
+        PRIMARY KEY (principal, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX idempotency_keys_by_age ON idempotency_keys(created_at);
+    "#,
+    // 4: each status change records the status it replaced, so that a delta
     // CRL reads every certificate's status at its base from the first change
     // after the base: one range of the primary key, no lookup per
     // certificate. Rows written before this migration are filled in from
@@ -154,7 +169,7 @@ mod tests {
     }
 
     #[test]
-    fn migration_3_fills_in_the_status_each_existing_change_replaced() {
+    fn migration_4_fills_in_the_status_each_existing_change_replaced() {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(MIGRATIONS[0]).unwrap();
         conn.pragma_update(None, "user_version", 1).unwrap();

@@ -1,0 +1,224 @@
+//! The one error type of the HTTP service: every refusal leaves as
+//! `application/problem+json` ([RFC 9457](https://www.rfc-editor.org/rfc/rfc9457))
+//! with `type`, `title`, `status` and `detail`, with the statuses of SPEC §7.
+//!
+//! A 5xx never carries internals in `detail`: the cause goes to the log
+//! (under the request id) and the client gets a generic sentence.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::authority::AuthorityError;
+use crate::store::idempotency::Answer;
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// What went wrong, as far as the client is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    /// Malformed or invalid input (400).
+    BadRequest,
+    /// No token, or a token nobody configured (401).
+    Unauthorized,
+    /// A token was sent, but it is not one we know (401, RFC 6750 `invalid_token`).
+    InvalidToken,
+    /// A valid token whose role may not do this (403).
+    Forbidden,
+    /// Unknown serial, card, subscriber, CRL or route (404).
+    NotFound,
+    /// The route exists, the method does not (405).
+    MethodNotAllowed,
+    /// A lifecycle transition or registration that is not allowed (409).
+    Conflict,
+    /// A body over the limit (413).
+    PayloadTooLarge,
+    /// A body that is not JSON (415).
+    UnsupportedMediaType,
+    /// An `Idempotency-Key` reused with another request (422).
+    IdempotencyKeyReused,
+    /// Our fault (500).
+    Internal,
+}
+
+impl Problem {
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::Unauthorized | Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The short, stable name in the problem `type` URI.
+    fn slug(self) -> &'static str {
+        match self {
+            Self::BadRequest => "bad-request",
+            Self::Unauthorized => "unauthorized",
+            Self::InvalidToken => "invalid-token",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not-found",
+            Self::MethodNotAllowed => "method-not-allowed",
+            Self::Conflict => "conflict",
+            Self::PayloadTooLarge => "payload-too-large",
+            Self::UnsupportedMediaType => "unsupported-media-type",
+            Self::IdempotencyKeyReused => "idempotency-key-reused",
+            Self::Internal => "internal",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Self::BadRequest => "Bad request",
+            Self::Unauthorized => "Authentication required",
+            Self::InvalidToken => "Invalid token",
+            Self::Forbidden => "Not allowed for this role",
+            Self::NotFound => "Not found",
+            Self::MethodNotAllowed => "Method not allowed",
+            Self::Conflict => "Not allowed in the current state",
+            Self::PayloadTooLarge => "Request body too large",
+            Self::UnsupportedMediaType => "Request body must be JSON",
+            Self::IdempotencyKeyReused => "Idempotency key reused with another request",
+            Self::Internal => "Internal error",
+        }
+    }
+}
+
+/// The problem+json body (RFC 9457 §3.1).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProblemBody {
+    /// `urn:eidca:problem:<name>`, stable for clients to match on.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+}
+
+/// A refused request.
+#[derive(Debug)]
+pub struct ApiError {
+    problem: Problem,
+    detail: String,
+}
+
+impl ApiError {
+    pub fn new(problem: Problem, detail: impl Into<String>) -> Self {
+        Self {
+            problem,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(Problem::BadRequest, detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(Problem::NotFound, detail)
+    }
+
+    /// A failure on our side: the cause is logged, never shown.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            Problem::Internal,
+            "the request could not be completed; the server log has the cause under this request's id",
+        )
+    }
+
+    pub fn problem(&self) -> Problem {
+        self.problem
+    }
+
+    /// The status and body as sent, e.g. to remember for an idempotency key.
+    pub fn to_answer(&self) -> Answer {
+        let body = ProblemBody {
+            kind: format!("urn:eidca:problem:{}", self.problem.slug()),
+            title: self.problem.title().to_owned(),
+            status: self.problem.status().as_u16(),
+            detail: self.detail.clone(),
+        };
+        Answer {
+            status: body.status,
+            body: serde_json::to_vec(&body).unwrap_or_default(),
+        }
+    }
+}
+
+impl From<AuthorityError> for ApiError {
+    fn from(e: AuthorityError) -> Self {
+        match e {
+            AuthorityError::BadRequest(_)
+            | AuthorityError::Csr(_)
+            | AuthorityError::Identity(_) => Self::bad_request(e.to_string()),
+            AuthorityError::NotFound(_) => Self::not_found(e.to_string()),
+            AuthorityError::Conflict(_) | AuthorityError::Transition(_) => {
+                Self::new(Problem::Conflict, e.to_string())
+            }
+            AuthorityError::Store(_) | AuthorityError::Internal(_) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Self::internal(&e)
+    }
+}
+
+/// A response from a remembered or fresh answer: JSON for success,
+/// problem+json for a refusal.
+pub fn answer_response(answer: Answer) -> Response {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let media = if status.is_success() {
+        "application/json"
+    } else {
+        PROBLEM_JSON
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(media))],
+        answer.body,
+    )
+        .into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = answer_response(self.to_answer());
+        let challenge = match self.problem {
+            Problem::Unauthorized => Some(r#"Bearer realm="eidca""#),
+            Problem::InvalidToken => Some(r#"Bearer realm="eidca", error="invalid_token""#),
+            _ => None,
+        };
+        if let Some(challenge) = challenge {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
+        response
+    }
+}
+
+/// Any route that does not exist.
+pub async fn no_such_route() -> ApiError {
+    ApiError::not_found("no such resource")
+}
+
+/// A route that exists, asked with a method it does not serve.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        Problem::MethodNotAllowed,
+        "this resource does not serve that method",
+    )
+}
