@@ -171,9 +171,9 @@ fn serial_at(row: &Row<'_>, col: usize) -> rusqlite::Result<Serial> {
 ///
 /// `status != 'good'` repeats the index's WHERE clause word for word: SQLite
 /// uses a partial index only when it can prove that the query implies the
-/// index's condition, and it does not see that `status IN (...)` does. Without
-/// it the query reads the whole `certificates` table, DER included (3 s
-/// instead of 0.4 s for a million entries; BENCHMARKS.md).
+/// index's condition, and it does not see that `status IN (...)` does.
+/// Without it the query reads the whole `certificates` table, good
+/// certificates and DER included (BENCHMARKS.md, "CRLs").
 pub const LISTED_SQL: &str = "SELECT serial, status, reason, status_since FROM certificates
      WHERE status != 'good' AND status IN ('suspended', 'revoked') AND not_after >= ?1";
 
