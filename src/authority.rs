@@ -245,8 +245,9 @@ impl SyncWindow {
 /// the unique constraint decides; a few retries are plenty.
 const SERIAL_ATTEMPTS: usize = 4;
 
-/// Retries when another process committed a CRL number first.
-const PUBLISH_ATTEMPTS: usize = 5;
+/// Publications built from a read snapshot before one is built inside the
+/// write transaction (see `Authority::publish_one`).
+const OPTIMISTIC_PUBLISH_ATTEMPTS: usize = 2;
 
 /// The certificate authority: configuration, keys, store and clock.
 pub struct Authority {
@@ -258,7 +259,7 @@ pub struct Authority {
     rng: SystemRandom,
     /// One publication at a time in this process (API, scheduler): they
     /// would only take each other's CRL numbers. Other processes (the CLI)
-    /// are handled by the optimistic retry in `commit_crl`.
+    /// are handled in `publish_one`.
     publishing: std::sync::Mutex<()>,
 }
 
@@ -672,9 +673,9 @@ impl Authority {
         let _one_at_a_time = self.publishing.lock().unwrap_or_else(|p| p.into_inner());
         match kind {
             CrlKind::Full => {
-                let full = self.publish_full(actor, once)?;
+                let full = self.publish_one(CrlKind::Full, actor, once)?;
                 if let Outcome::Done(_) = full {
-                    self.publish_delta(actor, None)?;
+                    self.publish_one(CrlKind::Delta, actor, None)?;
                 }
                 Ok(full)
             }
@@ -684,117 +685,156 @@ impl Authority {
                     .read(|tx| crls::latest(tx, CrlKind::Full))?
                     .is_none()
                 {
-                    self.publish_full(actor, None)?;
+                    self.publish_one(CrlKind::Full, actor, None)?;
                 }
-                self.publish_delta(actor, once)
+                self.publish_one(CrlKind::Delta, actor, once)
             }
+        }
+    }
+
+    /// Publishes one CRL. First optimistically: built from a read snapshot,
+    /// so that status changes are not held up while a large CRL is encoded
+    /// and signed, and recorded only if no other publisher (another process
+    /// on the same store) took its number meanwhile. After
+    /// [`OPTIMISTIC_PUBLISH_ATTEMPTS`] lost races, it is built inside the
+    /// write transaction, which no publisher can overtake: every publication
+    /// completes, however busy the others.
+    fn publish_one(
+        &self,
+        kind: CrlKind,
+        actor: &str,
+        once: Option<&Idempotency<'_, CrlSummary>>,
+    ) -> Result<Outcome<CrlSummary>, AuthorityError> {
+        for _ in 0..OPTIMISTIC_PUBLISH_ATTEMPTS {
+            let (summary, der) = self.store.read(|tx| self.build_crl(tx, kind))?;
+            if let Some(outcome) = self.commit_crl(&summary, &der, actor, once)? {
+                if matches!(outcome, Outcome::Done(_)) {
+                    self.write_crl_files(&summary, &der);
+                }
+                return Ok(outcome);
+            }
+        }
+        let now = self.now();
+        let mut der = Vec::new();
+        let outcome = self.commit(once, now, |tx| -> Result<_, AuthorityError> {
+            let (summary, signed) = self.build_crl(tx, kind)?;
+            self.record_crl(tx, &summary, &signed, actor, now)?;
+            der = signed;
+            Ok(summary)
+        })?;
+        if let Outcome::Done(summary) = &outcome {
+            self.write_crl_files(summary, &der);
+        }
+        Ok(outcome)
+    }
+
+    /// Builds and signs the next full CRL from one snapshot of the store,
+    /// without recording it (the benchmark times this alone).
+    pub fn build_full_crl(&self) -> Result<(CrlSummary, Vec<u8>), AuthorityError> {
+        self.store.read(|tx| self.build_crl(tx, CrlKind::Full))
+    }
+
+    /// Builds and signs the next delta CRL from one snapshot of the store,
+    /// without recording it.
+    pub fn build_delta_crl(&self) -> Result<(CrlSummary, Vec<u8>), AuthorityError> {
+        self.store.read(|tx| self.build_crl(tx, CrlKind::Delta))
+    }
+
+    /// Builds and signs the CRL of `kind` that would be published next, from
+    /// what `tx` sees.
+    fn build_crl(
+        &self,
+        tx: &rusqlite::Connection,
+        kind: CrlKind,
+    ) -> Result<(CrlSummary, Vec<u8>), AuthorityError> {
+        match kind {
+            CrlKind::Full => self.build_full(tx),
+            CrlKind::Delta => self.build_delta(tx),
         }
     }
 
     /// A full CRL: every listed certificate, in one pass over the index.
-    fn publish_full(
+    fn build_full(
         &self,
-        actor: &str,
-        once: Option<&Idempotency<'_, CrlSummary>>,
-    ) -> Result<Outcome<CrlSummary>, AuthorityError> {
-        for _ in 0..PUBLISH_ATTEMPTS {
-            let (summary, der) = self.store.read(|tx| -> Result<_, AuthorityError> {
-                let previous_full = crls::latest(tx, CrlKind::Full)?;
-                let number = crls::highest_number(tx)? + 1;
-                let covers_seq = crls::newest_change(tx)?;
-                let this_update = self.this_update(tx)?;
-                let mut list = RevokedList::new();
-                crls::for_each_listed(tx, previous_full.map(|p| p.this_update), |listed| {
-                    if let Some(entry) = listed.entry() {
-                        list.push(&entry)
-                            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    }
-                    Ok(())
-                })?;
-                let delta_url = format!("{}/crl/delta.crl", self.config.base_url);
-                let summary = CrlSummary {
-                    number,
-                    kind: CrlKind::Full,
-                    base_number: None,
-                    this_update,
-                    next_update: this_update + self.config.full_crl_interval,
-                    covers_seq,
-                    entries: list.len(),
-                };
-                let signed = sign_crl(
-                    &self.crl_params(
-                        &summary,
-                        CrlScope::Full {
-                            freshest_crl_url: &delta_url,
-                        },
-                    ),
-                    list,
-                    &self.issuing.signer,
-                )?;
-                Ok((summary, signed.der))
-            })?;
-            if let Some(outcome) = self.commit_crl(&summary, &der, None, actor, once)? {
-                if matches!(outcome, Outcome::Done(_)) {
-                    self.write_crl_files(&summary, &der);
-                }
-                return Ok(outcome);
+        tx: &rusqlite::Connection,
+    ) -> Result<(CrlSummary, Vec<u8>), AuthorityError> {
+        let previous_full = crls::latest(tx, CrlKind::Full)?;
+        let mut list = RevokedList::new();
+        crls::for_each_listed(tx, previous_full.map(|p| p.this_update), |listed| {
+            if let Some(entry) = listed.entry() {
+                list.push(&entry)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             }
-        }
-        Err(AuthorityError::Conflict(
-            "another publisher kept taking the next CRL number; try again".into(),
-        ))
+            Ok(())
+        })?;
+        let summary = self.next_summary(tx, CrlKind::Full, None, list.len())?;
+        let delta_url = format!("{}/crl/delta.crl", self.config.base_url);
+        let scope = CrlScope::Full {
+            freshest_crl_url: &delta_url,
+        };
+        self.sign_list(summary, scope, list)
     }
 
     /// A delta CRL against the newest full CRL: cost follows the changes since it.
-    fn publish_delta(
+    fn build_delta(
         &self,
-        actor: &str,
-        once: Option<&Idempotency<'_, CrlSummary>>,
-    ) -> Result<Outcome<CrlSummary>, AuthorityError> {
-        for _ in 0..PUBLISH_ATTEMPTS {
-            let (summary, der) = self.store.read(|tx| -> Result<_, AuthorityError> {
-                let base = crls::latest(tx, CrlKind::Full)?.ok_or_else(|| {
-                    AuthorityError::Conflict("no full CRL has been published yet".into())
-                })?;
-                let number = crls::highest_number(tx)? + 1;
-                let covers_seq = crls::newest_change(tx)?;
-                let this_update = self.this_update(tx)?;
-                let changes = crls::changes_since(tx, base.covers_seq)?;
-                let entries = delta_entries(&changes);
-                let summary = CrlSummary {
-                    number,
-                    kind: CrlKind::Delta,
-                    base_number: Some(base.number),
-                    this_update,
-                    next_update: this_update + self.config.delta_crl_interval,
-                    covers_seq,
-                    entries: entries.len() as u64,
-                };
-                let mut list = RevokedList::new();
-                for entry in &entries {
-                    list.push(entry)?;
-                }
-                let params = self.crl_params(
-                    &summary,
-                    CrlScope::Delta {
-                        base_number: base.number,
-                    },
-                );
-                let signed = sign_crl(&params, list, &self.issuing.signer)?;
-                Ok((summary, signed.der))
-            })?;
-            if let Some(outcome) =
-                self.commit_crl(&summary, &der, summary.base_number, actor, once)?
-            {
-                if matches!(outcome, Outcome::Done(_)) {
-                    self.write_crl_files(&summary, &der);
-                }
-                return Ok(outcome);
-            }
+        tx: &rusqlite::Connection,
+    ) -> Result<(CrlSummary, Vec<u8>), AuthorityError> {
+        let base = crls::latest(tx, CrlKind::Full)?
+            .ok_or_else(|| AuthorityError::Conflict("no full CRL has been published yet".into()))?;
+        let entries = delta_entries(&crls::changes_since(tx, base.covers_seq)?);
+        let mut list = RevokedList::new();
+        for entry in &entries {
+            list.push(entry)?;
         }
-        Err(AuthorityError::Conflict(
-            "another publisher kept taking the next CRL number; try again".into(),
-        ))
+        let summary = self.next_summary(tx, CrlKind::Delta, Some(base.number), list.len())?;
+        let scope = CrlScope::Delta {
+            base_number: base.number,
+        };
+        self.sign_list(summary, scope, list)
+    }
+
+    /// The header of the CRL that would be published next from this snapshot.
+    fn next_summary(
+        &self,
+        tx: &rusqlite::Connection,
+        kind: CrlKind,
+        base_number: Option<u64>,
+        entries: u64,
+    ) -> Result<CrlSummary, AuthorityError> {
+        let this_update = self.this_update(tx)?;
+        let interval = match kind {
+            CrlKind::Full => self.config.full_crl_interval,
+            CrlKind::Delta => self.config.delta_crl_interval,
+        };
+        Ok(CrlSummary {
+            number: crls::highest_number(tx)? + 1,
+            kind,
+            base_number,
+            this_update,
+            next_update: this_update + interval,
+            covers_seq: crls::newest_change(tx)?,
+            entries,
+        })
+    }
+
+    /// Frames and signs a CRL around its entries.
+    fn sign_list(
+        &self,
+        summary: CrlSummary,
+        scope: CrlScope<'_>,
+        list: RevokedList,
+    ) -> Result<(CrlSummary, Vec<u8>), AuthorityError> {
+        let params = CrlParams {
+            issuer_name_der: &self.issuing.cert.subject_der,
+            authority_key_id: &self.issuing.cert.key_id,
+            number: summary.number,
+            this_update: summary.this_update,
+            next_update: summary.next_update,
+            scope,
+        };
+        let signed = sign_crl(&params, list, &self.issuing.signer)?;
+        Ok((summary, signed.der))
     }
 
     /// Mirrors a committed CRL into the publish directory. The store stays
@@ -820,24 +860,13 @@ impl Authority {
         Ok(newest.map_or(now, |t| t.max(now)))
     }
 
-    fn crl_params<'a>(&'a self, summary: &CrlSummary, scope: CrlScope<'a>) -> CrlParams<'a> {
-        CrlParams {
-            issuer_name_der: &self.issuing.cert.subject_der,
-            authority_key_id: &self.issuing.cert.key_id,
-            number: summary.number,
-            this_update: summary.this_update,
-            next_update: summary.next_update,
-            scope,
-        }
-    }
-
-    /// Commits a signed CRL if its number is still the next one (and, for a
-    /// delta, its base still the newest full CRL). Returns `None` to retry.
+    /// Records a CRL built from an earlier snapshot if its number is still
+    /// the next one (and, for a delta, its base still the newest full CRL).
+    /// Returns `None` to retry.
     fn commit_crl(
         &self,
         summary: &CrlSummary,
         der: &[u8],
-        base: Option<u64>,
         actor: &str,
         once: Option<&Idempotency<'_, CrlSummary>>,
     ) -> Result<Option<Outcome<CrlSummary>>, AuthorityError> {
@@ -846,29 +875,13 @@ impl Authority {
             if crls::highest_number(tx)? + 1 != summary.number {
                 return Err(CrlCommitError::Stale);
             }
-            if base.is_some() && crls::latest(tx, CrlKind::Full)?.map(|f| f.number) != base {
+            if summary.base_number.is_some()
+                && crls::latest(tx, CrlKind::Full)?.map(|f| f.number) != summary.base_number
+            {
                 return Err(CrlCommitError::Stale);
             }
-            crls::insert(tx, summary, der)?;
-            let detail = serde_json::json!({
-                "kind": summary.kind.name(),
-                "base_number": summary.base_number,
-                "this_update": rfc3339(summary.this_update),
-                "next_update": rfc3339(summary.next_update),
-                "entries": summary.entries,
-                "sha256": hex::encode(ring::digest::digest(&ring::digest::SHA256, der)),
-            })
-            .to_string();
-            audit::append(
-                tx,
-                &AuditEntry {
-                    at: now,
-                    actor,
-                    action: "publish-crl",
-                    subject: &summary.number.to_string(),
-                    detail: &detail,
-                },
-            )?;
+            self.record_crl(tx, summary, der, actor, now)
+                .map_err(CrlCommitError::Failed)?;
             Ok(summary.clone())
         });
         match committed {
@@ -876,6 +889,38 @@ impl Authority {
             Err(CrlCommitError::Stale) => Ok(None),
             Err(CrlCommitError::Failed(e)) => Err(e),
         }
+    }
+
+    /// Stores a signed CRL with its audit record.
+    fn record_crl(
+        &self,
+        tx: &rusqlite::Connection,
+        summary: &CrlSummary,
+        der: &[u8],
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), AuthorityError> {
+        crls::insert(tx, summary, der)?;
+        let detail = serde_json::json!({
+            "kind": summary.kind.name(),
+            "base_number": summary.base_number,
+            "this_update": rfc3339(summary.this_update),
+            "next_update": rfc3339(summary.next_update),
+            "entries": summary.entries,
+            "sha256": hex::encode(ring::digest::digest(&ring::digest::SHA256, der)),
+        })
+        .to_string();
+        audit::append(
+            tx,
+            &AuditEntry {
+                at: now,
+                actor,
+                action: "publish-crl",
+                subject: &summary.number.to_string(),
+                detail: &detail,
+            },
+        )?;
+        Ok(())
     }
 
     /// Walks the audit chain.

@@ -1,43 +1,78 @@
 //! The delta CRL diff ([RFC 5280 §5.2.4](https://www.rfc-editor.org/rfc/rfc5280#section-5.2.4)):
 //! what a relying party must apply to its base CRL to know the current state.
 
-use super::{CrlEntry, StatusChange};
-use crate::domain::CrlReason;
+use std::collections::HashMap;
 
-/// The entries of a delta CRL: every certificate whose status now differs
-/// from the base. Newly listed (or listed with a new reason) certificates
-/// carry their current reason; certificates the base listed and that are
-/// good again carry removeFromCRL (§5.3.1). A suspension and a resumption
-/// both after the base cancel out: the base never listed the certificate.
-pub fn delta_entries(changes: &[StatusChange]) -> Vec<CrlEntry> {
+use super::{CrlEntry, HistoryRow, StatusChange};
+use crate::domain::{CertStatus, CrlReason, Serial};
+
+/// Folds the history rows recorded after a base (oldest first) into one
+/// change per certificate: its status at the base is what its first row
+/// replaced, its current status what its last row set. Reading the base
+/// status from the history itself keeps the delta a single range read.
+pub fn net_changes(history: impl IntoIterator<Item = HistoryRow>) -> Vec<StatusChange> {
+    let mut changes: Vec<StatusChange> = Vec::new();
+    let mut position: HashMap<Serial, usize> = HashMap::new();
+    for row in history {
+        match position.get(&row.serial) {
+            Some(&i) => {
+                changes[i].current = row.after;
+                changes[i].since = row.at;
+            }
+            None => {
+                position.insert(row.serial.clone(), changes.len());
+                changes.push(StatusChange {
+                    serial: row.serial,
+                    base: row.before.map_or(CertStatus::Good, |(status, _)| status),
+                    base_since: row.before.map(|(_, since)| since),
+                    current: row.after,
+                    since: row.at,
+                });
+            }
+        }
+    }
     changes
-        .iter()
-        .filter(|c| c.current != c.base)
-        .filter_map(|c| {
-            let reason = match (c.current.crl_reason(), c.base.crl_reason()) {
-                (Some(now), _) => now,
-                (None, Some(_)) => CrlReason::RemoveFromCrl,
-                (None, None) => return None,
-            };
-            Some(CrlEntry {
-                serial: c.serial.clone(),
-                revocation_date: c.since,
-                reason,
-            })
-        })
-        .collect()
+}
+
+/// The entries of a delta CRL: every certificate whose entry now differs
+/// from the base's. Newly listed certificates, those listed with a new
+/// reason, and those put on hold again after a resumption (a new
+/// revocationDate: when the current status began, SPEC §3.1) carry their
+/// current reason; certificates the base listed and that are good again
+/// carry removeFromCRL (§5.3.1). A suspension and a resumption both after
+/// the base cancel out: the base never listed the certificate.
+pub fn delta_entries(changes: &[StatusChange]) -> Vec<CrlEntry> {
+    changes.iter().filter_map(delta_entry).collect()
+}
+
+fn delta_entry(change: &StatusChange) -> Option<CrlEntry> {
+    let unchanged = change.current == change.base && change.base_since == Some(change.since);
+    let reason = match (change.current.crl_reason(), change.base.crl_reason()) {
+        _ if unchanged => return None,
+        (Some(now), _) => now,
+        (None, Some(_)) => CrlReason::RemoveFromCrl,
+        (None, None) => return None,
+    };
+    Some(CrlEntry {
+        serial: change.serial.clone(),
+        revocation_date: change.since,
+        reason,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{CertStatus, RevocationReason, Serial};
+    use crate::domain::RevocationReason;
     use time::macros::datetime;
 
+    /// A change whose base status began when the current one did, i.e. a
+    /// status that did not change.
     fn change(base: CertStatus, current: CertStatus) -> StatusChange {
         StatusChange {
             serial: Serial::from_magnitude(&[1]).unwrap(),
             base,
+            base_since: Some(datetime!(2026-01-01 0:00 UTC)),
             current,
             since: datetime!(2026-01-01 0:00 UTC),
         }
@@ -48,6 +83,39 @@ mod tests {
             .into_iter()
             .map(|e| e.reason)
             .collect()
+    }
+
+    fn row(serial: u8, before: Option<CertStatus>, after: CertStatus, hour: u8) -> HistoryRow {
+        let at = |h: u8| datetime!(2026-01-01 0:00 UTC) + time::Duration::hours(h.into());
+        HistoryRow {
+            serial: Serial::from_magnitude(&[serial]).unwrap(),
+            before: before.map(|s| (s, at(hour - 1))),
+            after,
+            at: at(hour),
+        }
+    }
+
+    #[test]
+    fn net_change_runs_from_the_first_rows_before_to_the_last_rows_after() {
+        let revoked = CertStatus::Revoked(RevocationReason::Superseded);
+        let history = [
+            row(1, Some(CertStatus::Good), CertStatus::Suspended, 2),
+            row(2, None, CertStatus::Good, 3),
+            row(1, Some(CertStatus::Suspended), revoked, 4),
+            row(2, Some(CertStatus::Good), CertStatus::Suspended, 5),
+        ];
+        let changes = net_changes(history.clone());
+        assert_eq!(changes.len(), 2);
+        assert_eq!(
+            (changes[0].base, changes[0].base_since, changes[0].current),
+            (CertStatus::Good, history[0].before.map(|b| b.1), revoked)
+        );
+        assert_eq!(changes[0].since, history[2].at);
+        // Issued after the base: good then, with no start time.
+        assert_eq!(
+            (changes[1].base, changes[1].base_since, changes[1].current),
+            (CertStatus::Good, None, CertStatus::Suspended)
+        );
     }
 
     #[test]
@@ -72,6 +140,24 @@ mod tests {
         assert_eq!(
             reasons(CertStatus::Suspended, revoked),
             [CrlReason::KeyCompromise]
+        );
+    }
+
+    #[test]
+    fn hold_renewed_after_a_resume_replaces_the_base_entry_with_its_new_date() {
+        // On hold at the base, resumed, then suspended again: the status is
+        // the same, but an entry's revocationDate is when the current status
+        // began (SPEC §3.1), and the base still shows the first hold.
+        let mut renewed = change(CertStatus::Suspended, CertStatus::Suspended);
+        renewed.base_since = Some(datetime!(2025-12-01 0:00 UTC));
+        let entries = delta_entries(std::slice::from_ref(&renewed));
+        assert_eq!(
+            entries,
+            [CrlEntry {
+                serial: renewed.serial.clone(),
+                revocation_date: renewed.since,
+                reason: CrlReason::CertificateHold,
+            }]
         );
     }
 

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use crate::domain::{CertStatus, CrlReason, Serial};
 
-pub use diff::delta_entries;
+pub use diff::{delta_entries, net_changes};
 pub use encode::{CrlError, CrlParams, CrlScope, RevokedList, SignedCrl, encode_crl, sign_crl};
 
 /// Full CRLs list everything; delta CRLs list what changed since a base.
@@ -37,12 +37,25 @@ pub struct ListedCertificate {
     pub since: OffsetDateTime,
 }
 
+/// One row of the status history, as the delta CRL reads it: the status a
+/// certificate took at `at`, and the one it replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRow {
+    pub serial: Serial,
+    /// The status replaced and when it began; None for the issuance.
+    pub before: Option<(CertStatus, OffsetDateTime)>,
+    pub after: CertStatus,
+    pub at: OffsetDateTime,
+}
+
 /// A certificate whose status changed after a base full CRL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusChange {
     pub serial: Serial,
     /// Its status when the base was made (good if not yet issued).
     pub base: CertStatus,
+    /// When that status began (None if not yet issued then).
+    pub base_since: Option<OffsetDateTime>,
     pub current: CertStatus,
     /// When the current status began.
     pub since: OffsetDateTime,

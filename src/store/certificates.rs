@@ -135,7 +135,8 @@ pub fn serial_exists(conn: &Connection, serial: &Serial) -> Result<bool, StoreEr
         .is_some())
 }
 
-/// Stores a newly issued certificate with status good and its first history row.
+/// Stores a newly issued certificate with status good and its first
+/// history row (which replaces no status). Returns the row's sequence number.
 pub fn insert_certificate(
     conn: &Connection,
     cert: &NewCertificate<'_>,
@@ -158,20 +159,20 @@ pub fn insert_certificate(
         cert.der,
         to_unix(now),
     ])?;
-    record_status(
-        conn,
-        cert.serial,
-        CertStatus::Good,
-        now,
-        "issue",
-        channel,
-        None,
-    )
+    conn.prepare_cached(
+        "INSERT INTO status_changes (serial, at, status, reason, action, channel, note)
+         VALUES (?1, ?2, 'good', NULL, 'issue', ?3, NULL)",
+    )?
+    .execute(params![serial, to_unix(now), channel.name()])?;
+    let seq = conn.last_insert_rowid();
+    conn.prepare_cached("UPDATE certificates SET status_seq = ?2 WHERE serial = ?1")?
+        .execute(params![serial, seq])?;
+    Ok(seq)
 }
 
-/// Writes a status change to the history and makes it the current status.
-/// `action` is `issue` or the transition's name. Returns the change's
-/// sequence number (the new status version).
+/// Writes a status change (`action`: suspend, resume, revoke) to the
+/// history, together with the status it replaces, and makes it the current
+/// status. Returns the change's sequence number (the new status version).
 pub fn record_status(
     conn: &Connection,
     serial: &Serial,
@@ -186,30 +187,34 @@ pub fn record_status(
         CertStatus::Revoked(r) => Some(r.crl_reason().code()),
         _ => None,
     };
-    conn.prepare_cached(
-        "INSERT INTO status_changes (serial, at, status, reason, action, channel, note)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        serial,
-        to_unix(at),
-        status.name(),
-        reason,
-        action,
-        channel.name(),
-        note
-    ])?;
-    let seq = conn.last_insert_rowid();
-    let updated = conn
+    // The replaced status is read in the same statement that records the
+    // change, so it is the one the certificate really had.
+    let inserted = conn
         .prepare_cached(
-            "UPDATE certificates SET status = ?2, reason = ?3, status_since = ?4, status_seq = ?5 WHERE serial = ?1",
+            "INSERT INTO status_changes (serial, at, status, reason, action, channel, note,
+                                         prev_status, prev_reason, prev_at)
+             SELECT serial, ?2, ?3, ?4, ?5, ?6, ?7, status, reason, status_since
+             FROM certificates WHERE serial = ?1",
         )?
-        .execute(params![serial, status.name(), reason, to_unix(at), seq])?;
-    if updated != 1 {
+        .execute(params![
+            serial,
+            to_unix(at),
+            status.name(),
+            reason,
+            action,
+            channel.name(),
+            note
+        ])?;
+    if inserted != 1 {
         return Err(StoreError::Corrupt(format!(
             "status change for unknown serial {serial}"
         )));
     }
+    let seq = conn.last_insert_rowid();
+    conn.prepare_cached(
+        "UPDATE certificates SET status = ?2, reason = ?3, status_since = ?4, status_seq = ?5 WHERE serial = ?1",
+    )?
+    .execute(params![serial, status.name(), reason, to_unix(at), seq])?;
     Ok(seq)
 }
 

@@ -113,6 +113,20 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX idempotency_keys_by_age ON idempotency_keys(created_at);
     "#,
+    // 4: each status change records the status it replaced, so that a delta
+    // CRL reads every certificate's status at its base from the first change
+    // after the base: one range of the primary key, no lookup per
+    // certificate. Rows written before this migration are filled in from
+    // the row before them.
+    r#"
+    ALTER TABLE status_changes ADD COLUMN prev_status TEXT;
+    ALTER TABLE status_changes ADD COLUMN prev_reason INTEGER;
+    ALTER TABLE status_changes ADD COLUMN prev_at INTEGER;
+    UPDATE status_changes SET (prev_status, prev_reason, prev_at) = (
+        SELECT p.status, p.reason, p.at FROM status_changes p
+        WHERE p.serial = status_changes.serial AND p.seq < status_changes.seq
+        ORDER BY p.seq DESC LIMIT 1);
+    "#,
 ];
 
 /// Brings the schema to the newest version; refuses a database from a newer eidca.
@@ -133,5 +147,50 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tx.execute_batch(MIGRATIONS[version as usize])?;
         tx.pragma_update(None, "user_version", version + 1)?;
         tx.commit()?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (status, prev_status, prev_reason, prev_at) of each change, in order.
+    type Replaced = (String, Option<String>, Option<i64>, Option<i64>);
+
+    fn history(conn: &Connection) -> Vec<Replaced> {
+        conn.prepare(
+            "SELECT status, prev_status, prev_reason, prev_at FROM status_changes ORDER BY seq",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+
+    #[test]
+    fn migration_4_fills_in_the_status_each_existing_change_replaced() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO subscribers VALUES ('A800000014', 'Test', 0);
+             INSERT INTO cards VALUES ('TP03000001', 'A800000014', 0);
+             INSERT INTO certificates VALUES ('4a', 'A800000014', 'TP03000001', 'p', 0, 99, x'30', 'revoked', 1, 30, 3);
+             INSERT INTO status_changes (serial, at, status, reason, action, channel)
+             VALUES ('4a', 10, 'good', NULL, 'issue', 'cli'),
+                    ('4a', 20, 'suspended', NULL, 'suspend', 'ra'),
+                    ('4a', 30, 'revoked', 1, 'revoke', 'ra');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        assert_eq!(
+            history(&conn),
+            [
+                ("good".into(), None, None, None),
+                ("suspended".into(), Some("good".into()), None, Some(10)),
+                ("revoked".into(), Some("suspended".into()), None, Some(20)),
+            ]
+        );
     }
 }

@@ -87,6 +87,14 @@ impl TestCa {
 
     /// The library's authority on this CA (same store the binary uses).
     pub fn authority(&self) -> eidca::authority::Authority {
+        self.authority_with_clock(std::sync::Arc::new(eidca::authority::SystemClock))
+    }
+
+    /// As [`TestCa::authority`], with "now" taken from `clock`.
+    pub fn authority_with_clock(
+        &self,
+        clock: std::sync::Arc<dyn eidca::authority::Clock>,
+    ) -> eidca::authority::Authority {
         let source = eidca::config::ConfigSource {
             path: self.config_path(),
             listen: None,
@@ -94,11 +102,7 @@ impl TestCa {
         };
         let config =
             eidca::config::Config::load_with_env(&source, std::iter::empty()).expect("config");
-        eidca::authority::Authority::open(
-            config,
-            std::sync::Arc::new(eidca::authority::SystemClock),
-        )
-        .expect("authority")
+        eidca::authority::Authority::open(config, clock).expect("authority")
     }
 
     /// Issues a certificate through the CLI; returns (serial hex, PEM path).
