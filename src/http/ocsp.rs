@@ -16,7 +16,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_TYPE, ETAG, EXPIRES, HeaderMap, HeaderValue, IF_NONE_MATCH,
+    CACHE_CONTROL, CONNECTION, CONTENT_TYPE, ETAG, EXPIRES, HeaderMap, HeaderValue, IF_NONE_MATCH,
     LAST_MODIFIED,
 };
 use axum::http::{Method, StatusCode};
@@ -75,15 +75,23 @@ async fn post_request(State(app): State<Arc<App>>, body: Body) -> Response {
             reply(answer, StatusCode::OK, None, now)
         }
         Ok(Err(e)) if e.is::<LengthLimitError>() => {
-            let answer = app.ocsp.refuse(ResponseStatus::MalformedRequest);
-            reply(answer, StatusCode::PAYLOAD_TOO_LARGE, None, now)
+            refuse_unread_body(&app, StatusCode::PAYLOAD_TOO_LARGE, now)
         }
         // The client went away or stalled mid-body.
-        Ok(Err(_)) | Err(_) => {
-            let answer = app.ocsp.refuse(ResponseStatus::MalformedRequest);
-            reply(answer, StatusCode::OK, None, now)
-        }
+        Ok(Err(_)) | Err(_) => refuse_unread_body(&app, StatusCode::OK, now),
     }
+}
+
+/// `malformedRequest` for a request whose body was not read to its end.
+/// The connection cannot carry another request after it, so the answer
+/// says so (RFC 9112 §9.6) rather than let a client reuse it and fail.
+fn refuse_unread_body(app: &App, status: StatusCode, now: OffsetDateTime) -> Response {
+    let answer = app.ocsp.refuse(ResponseStatus::MalformedRequest);
+    let mut response = reply(answer, status, None, now);
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// `GET /ocsp/{request}`: the request is base64 in the path, URL-encoded or
