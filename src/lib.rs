@@ -18,6 +18,8 @@ pub mod domain;
 pub mod http;
 /// Certificate issuance: CSR checks and the end-entity profile.
 pub mod issuance;
+/// The OCSP responder: request decoding, status lookup, signing, the never-stale cache.
+pub mod ocsp;
 /// Start-up refusals of production mode.
 pub mod production;
 /// Scheduled CRL publication and the publish directory.

@@ -6,7 +6,9 @@
 //! certificate, health, metrics), `auth` (tokens and roles), `request`
 //! (strict bodies, idempotency keys), `idempotency` (answer at most once),
 //! `error` (problem+json), `caching` (ETag, Last-Modified, 304),
-//! `metrics` (Prometheus text), `observe` (request ids, logs).
+//! `metrics` (Prometheus text), `observe` (request ids, logs), `ocsp` (the
+//! OCSP responder's GET and POST), `connections` (accepting connections,
+//! with a header-read timeout).
 
 pub mod api;
 pub mod auth;
@@ -20,12 +22,16 @@ pub mod request;
 
 pub mod selfservice;
 
+pub mod connections;
+pub mod ocsp;
+
 use std::sync::Arc;
 
 use axum::Router;
 
 use crate::authority::{Authority, StartError, SystemClock};
 use crate::config::Config;
+use crate::ocsp::Responder;
 use auth::Tokens;
 use metrics::{HttpMetrics, PrometheusText};
 
@@ -34,6 +40,8 @@ use metrics::{HttpMetrics, PrometheusText};
 pub enum ServeError {
     #[error(transparent)]
     Start(#[from] StartError),
+    #[error(transparent)]
+    Ocsp(#[from] crate::ocsp::ResponderError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: String,
@@ -50,6 +58,8 @@ pub struct App {
     pub http_metrics: HttpMetrics,
     /// Other components' metric families, appended to `/metrics`.
     pub metric_sources: Vec<Arc<dyn PrometheusText>>,
+    /// The OCSP responder (its metrics are one of the `metric_sources`).
+    pub ocsp: Arc<Responder>,
 }
 
 impl std::fmt::Debug for App {
@@ -62,13 +72,14 @@ impl std::fmt::Debug for App {
 }
 
 impl App {
-    pub fn new(authority: Arc<Authority>) -> Self {
+    pub fn new(authority: Arc<Authority>, ocsp: Arc<Responder>) -> Self {
         let tokens = Tokens::new(&authority.config().tokens);
         Self {
             authority,
             tokens,
             http_metrics: HttpMetrics::default(),
-            metric_sources: Vec::new(),
+            metric_sources: vec![Arc::clone(&ocsp) as Arc<dyn PrometheusText>],
+            ocsp,
         }
     }
 }
@@ -81,7 +92,12 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(selfservice::routes())
         .fallback(error::no_such_route)
         .method_not_allowed_fallback(error::method_not_allowed);
-    observe::layer(routes, &app).with_state(app)
+    // OCSP is merged after the observe layer: at tens of thousands of
+    // answers a second, an access log line and a shared metrics lock per
+    // request would cost more than the answer. It counts in its own metrics.
+    observe::layer(routes, &app)
+        .merge(ocsp::routes())
+        .with_state(app)
 }
 
 /// Runs the service until SIGINT/SIGTERM: then stops accepting, lets the
@@ -94,11 +110,16 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
     runtime.block_on(async move {
         let listen = config.listen.clone();
         let authority = Arc::new(Authority::open(config, Arc::new(SystemClock))?);
+        let ocsp = Arc::new(Responder::open(
+            authority.config(),
+            &authority.issuing_ca().cert,
+            authority.store(),
+        )?);
         if let Err(e) = crate::publisher::sync_publish_dir(&authority) {
             tracing::error!(error = %e, "cannot write the publish directory");
         }
         let publisher = tokio::spawn(crate::publisher::run(authority.clone()));
-        let app = Arc::new(App::new(authority));
+        let app = Arc::new(App::new(authority, ocsp));
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .map_err(|source| ServeError::Listen {
@@ -108,12 +129,8 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         // Tests start the server on port 0 and read the bound address from this line.
         let bound = listener.local_addr()?;
         eprintln!("eidca listening on http://{bound}");
-        axum::serve(
-            listener,
-            router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+        // Not axum::serve: it has no header-read timeout (see `connections`).
+        connections::serve(listener, router(app), shutdown_signal()).await;
         publisher.abort();
         tracing::info!("requests finished; closing the store");
         Ok::<(), ServeError>(())

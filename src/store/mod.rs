@@ -126,14 +126,21 @@ impl Store {
         result
     }
 
+    /// A new read-only connection of its own, for a component that keeps
+    /// connections per thread (the OCSP responder's hot path) instead of
+    /// sharing this store's pool.
+    pub fn open_reader(&self) -> Result<Connection, StoreError> {
+        open_connection(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+    }
+
     fn reader(&self) -> Result<Connection, StoreError> {
         let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
         match pooled {
             Some(conn) => Ok(conn),
-            None => open_connection(
-                &self.path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            ),
+            None => self.open_reader(),
         }
     }
 

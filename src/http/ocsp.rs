@@ -1,0 +1,223 @@
+//! OCSP over HTTP ([RFC 6960 Appendix A.1](https://www.rfc-editor.org/rfc/rfc6960#appendix-A.1),
+//! [RFC 5019 §5](https://www.rfc-editor.org/rfc/rfc5019#section-5) and
+//! [§6](https://www.rfc-editor.org/rfc/rfc5019#section-6)): `POST /ocsp` with a DER
+//! body, `GET /ocsp/{base64 DER}`, answers `application/ocsp-response`.
+//!
+//! Every outcome is an OCSPResponse: OCSP error statuses travel with HTTP
+//! 200 as RFC 6960 intends, except a body over the size limit (413). Caching
+//! headers go on successful answers without a nonce; everything else is
+//! `no-cache`.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_TYPE, ETAG, EXPIRES, HeaderMap, HeaderValue, IF_NONE_MATCH,
+    LAST_MODIFIED,
+};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use base64::Engine;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use time::OffsetDateTime;
+
+use super::App;
+use super::metrics::PrometheusText;
+use crate::ocsp::response::ResponseStatus;
+use crate::ocsp::{Answer, Responder};
+
+/// The largest request accepted. A request with the configured maximum of
+/// CertIDs (about 100 octets each) and a signature with a certificate chain
+/// fits easily; anything bigger is not an OCSP request.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// How long a client may take to send a request body once its headers are
+/// in; a stalled upload then gets `malformedRequest` and frees the task.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+const OCSP_RESPONSE: HeaderValue = HeaderValue::from_static("application/ocsp-response");
+const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
+
+/// Standard base64, padding optional: RFC 5019 §5 clients pad, some
+/// others strip the `=` along with URL-encoding trouble.
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// The OCSP routes, merged into the service's router.
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/ocsp", post(post_request).get(get_request))
+        .route("/ocsp/", post(post_request).get(get_request))
+        .route("/ocsp/{*request}", axum::routing::get(get_request))
+}
+
+impl PrometheusText for Responder {
+    fn render_prometheus(&self) -> String {
+        self.metrics().render_prometheus()
+    }
+}
+
+/// `POST /ocsp`: the body is the DER request.
+async fn post_request(State(app): State<Arc<App>>, body: Body) -> Response {
+    let now = app.authority.now();
+    let limited = Limited::new(body, MAX_REQUEST_BYTES);
+    match tokio::time::timeout(BODY_READ_TIMEOUT, limited.collect()).await {
+        Ok(Ok(collected)) => {
+            let answer = app.ocsp.respond(&collected.to_bytes(), now);
+            reply(answer, StatusCode::OK, None, now)
+        }
+        Ok(Err(e)) if e.is::<LengthLimitError>() => {
+            let answer = app.ocsp.refuse(ResponseStatus::MalformedRequest);
+            reply(answer, StatusCode::PAYLOAD_TOO_LARGE, None, now)
+        }
+        // The client went away or stalled mid-body.
+        Ok(Err(_)) | Err(_) => {
+            let answer = app.ocsp.refuse(ResponseStatus::MalformedRequest);
+            reply(answer, StatusCode::OK, None, now)
+        }
+    }
+}
+
+/// `GET /ocsp/{request}`: the request is base64 in the path, URL-encoded or
+/// not (RFC 6960 Appendix A.1), with or without a trailing `/`.
+async fn get_request(State(app): State<Arc<App>>, request: Request) -> Response {
+    let now = app.authority.now();
+    let path = request.uri().path();
+    let encoded = path.strip_prefix("/ocsp").unwrap_or_default();
+    let answer = match decode_get_path(encoded.strip_prefix('/').unwrap_or(encoded)) {
+        Some(der) => app.ocsp.respond(&der, now),
+        None => app.ocsp.refuse(ResponseStatus::MalformedRequest),
+    };
+    // A conditional request is answered by GET and HEAD only (RFC 9110 §13.1.2).
+    let method = request.method();
+    let conditional =
+        (method == Method::GET || method == Method::HEAD).then_some(request.headers());
+    reply(answer, StatusCode::OK, conditional, now)
+}
+
+/// The DER request in a GET path, or `None` if it is not base64 of a
+/// plausible size.
+fn decode_get_path(encoded: &str) -> Option<Vec<u8>> {
+    // Base64 grows by 4/3, URL-encoding by up to 3 per character.
+    if encoded.is_empty() || encoded.len() > MAX_REQUEST_BYTES * 4 {
+        return None;
+    }
+    // Borrowed unless there is something to decode (the usual case, as
+    // clients rarely URL-encode).
+    let mut text: Cow<'_, [u8]> = if encoded.contains('%') {
+        percent_encoding::percent_decode_str(encoded).into()
+    } else {
+        Cow::Borrowed(encoded.as_bytes())
+    };
+    // A `+` that went through form encoding arrives as a space.
+    if text.contains(&b' ') {
+        for byte in text.to_mut().iter_mut().filter(|b| **b == b' ') {
+            *byte = b'+';
+        }
+    }
+    // `/` is a base64 digit, so a trailing slash is stripped only if the
+    // text does not decode with it.
+    BASE64.decode(&text).ok().or_else(|| {
+        let trimmed = text.strip_suffix(b"/")?;
+        BASE64.decode(trimmed).ok()
+    })
+}
+
+/// The HTTP response for an answer. `conditional` holds the request headers
+/// when `If-None-Match` may turn the answer into a 304.
+fn reply(
+    answer: Answer,
+    status: StatusCode,
+    conditional: Option<&HeaderMap>,
+    now: OffsetDateTime,
+) -> Response {
+    let mut headers = HeaderMap::with_capacity(6);
+    headers.insert(CONTENT_TYPE, OCSP_RESPONSE);
+    let Answer::Cacheable(signed) = &answer else {
+        headers.insert(CACHE_CONTROL, NO_CACHE);
+        return (status, headers, Body::from(answer.der().clone())).into_response();
+    };
+    // max-age never reaches past nextUpdate (RFC 5019 §6.2).
+    let max_age = (signed.next_update - now).whole_seconds().max(0);
+    let cache_control = format!("max-age={max_age}, public, no-transform, must-revalidate");
+    for (name, value) in [
+        (CACHE_CONTROL, Bytes::from(cache_control)),
+        (LAST_MODIFIED, signed.last_modified.clone()),
+        (EXPIRES, signed.expires.clone()),
+        (ETAG, signed.etag.clone()),
+    ] {
+        // Built from digits and ASCII only; the check is for form's sake.
+        if let Ok(value) = HeaderValue::from_maybe_shared(value) {
+            headers.insert(name, value);
+        }
+    }
+    if conditional.is_some_and(|request| none_match_fails(request, &signed.etag)) {
+        // A 304 has no content, so no Content-Type (RFC 9110 §15.4.5).
+        headers.remove(CONTENT_TYPE);
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    (status, headers, Body::from(signed.der.clone())).into_response()
+}
+
+/// True when `If-None-Match` names `etag` (or `*`): the client's copy is
+/// current. Weak comparison, as RFC 9110 §13.1.2 asks.
+fn none_match_fails(request: &HeaderMap, etag: &[u8]) -> bool {
+    request
+        .get_all(IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|tag| tag.trim())
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag).as_bytes() == etag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn get_paths_decode_with_or_without_url_encoding_padding_and_slash() {
+        let der = vec![0x30, 0x03, 0xfb, 0xff, 0x3e];
+        let plain = base64::engine::general_purpose::STANDARD.encode(&der);
+        assert_eq!(plain, "MAP7/z4=");
+        for path in [
+            "MAP7/z4=",
+            "MAP7/z4=/",
+            "MAP7%2Fz4%3D",
+            "MAP7%2fz4%3d/",
+            "MAP7/z4",
+        ] {
+            assert_eq!(decode_get_path(path), Some(der.clone()), "{path}");
+        }
+        assert_eq!(decode_get_path("MAP7 z4="), decode_get_path("MAP7+z4="));
+        for bad in ["", "!!!!", "%zz", "M"] {
+            assert_eq!(decode_get_path(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_trailing_slash_that_is_a_base64_digit_is_kept() {
+        // 0xff 0xff 0xff encodes as "////".
+        assert_eq!(decode_get_path("////"), Some(vec![0xff; 3]));
+        assert_eq!(decode_get_path("/////"), Some(vec![0xff; 3]));
+    }
+
+    #[test]
+    fn if_none_match_lists_and_weak_tags_match() {
+        let mut request = HeaderMap::new();
+        assert!(!none_match_fails(&request, b"\"abc\""));
+        request.insert(IF_NONE_MATCH, HeaderValue::from_static("\"x\", W/\"abc\""));
+        assert!(none_match_fails(&request, b"\"abc\""));
+        assert!(!none_match_fails(&request, b"\"abd\""));
+        request.insert(IF_NONE_MATCH, HeaderValue::from_static("*"));
+        assert!(none_match_fails(&request, b"\"abc\""));
+    }
+}

@@ -1,0 +1,620 @@
+//! Issue 4: the OCSP responder against real clients. OpenSSL's `ocsp`
+//! client sees every status change the moment the CLI commits it, verifies
+//! every answer against the dev root, over POST and GET, with and without a
+//! nonce; bad input never gets a 5xx; pkilint finds nothing wrong; RFC 5019
+//! caching headers and 304s behave; stalled clients cost nothing.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use common::{KeyKind, Server, TestCa, assert_pkilint_clean, make_csr, openssl, openssl_ok};
+
+/// The bare OCSPResponse for malformedRequest (RFC 6960 §4.2.1).
+const MALFORMED: &[u8] = &[0x30, 0x03, 0x0a, 0x01, 0x01];
+
+/// A CA with one issued certificate and `eidca serve` running on it.
+struct Fixture {
+    ca: TestCa,
+    server: Server,
+    serial: String,
+    /// Paths of the issuing CA and root certificates, as openssl arguments.
+    issuer: String,
+    root: String,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Self::on(TestCa::new())
+    }
+
+    fn on(ca: TestCa) -> Self {
+        let serial = issue(&ca, "TP03000001");
+        let server = ca.serve(&[]);
+        let issuer = path(&ca.issuing_cert()).to_owned();
+        let root = path(&ca.root_cert()).to_owned();
+        Fixture {
+            ca,
+            server,
+            serial,
+            issuer,
+            root,
+        }
+    }
+
+    fn url(&self) -> String {
+        self.server.url("/ocsp")
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.ca.path().join(name)
+    }
+
+    /// `openssl ocsp` against the server: `before` goes first (digest
+    /// options must precede `-serial`), then the issuer, the serials and
+    /// the URL, with the dev root as the only trust anchor.
+    fn query(&self, before: &[&str], serials: &[&str]) -> Output {
+        self.query_issuer(&self.ca.issuing_cert(), before, serials)
+    }
+
+    fn query_issuer(&self, issuer: &Path, before: &[&str], serials: &[&str]) -> Output {
+        let serial_args: Vec<String> = serials.iter().map(|s| format!("0x{s}")).collect();
+        let mut args: Vec<&str> = vec!["ocsp"];
+        args.extend_from_slice(before);
+        args.extend_from_slice(&["-issuer", path(issuer)]);
+        for serial in &serial_args {
+            args.extend_from_slice(&["-serial", serial]);
+        }
+        let url = self.url();
+        args.extend_from_slice(&["-url", &url, "-CAfile", &self.root]);
+        openssl(&args)
+    }
+
+    /// A DER request made by `openssl ocsp -reqout` for our serial.
+    fn request_der(&self, nonce: bool) -> Vec<u8> {
+        let out = self.file(&format!("req-{nonce}.der"));
+        let mut args = vec!["ocsp", "-issuer", &self.issuer];
+        let serial = format!("0x{}", self.serial);
+        args.extend_from_slice(&["-serial", &serial, "-reqout", path(&out)]);
+        if !nonce {
+            args.push("-no_nonce");
+        }
+        openssl_ok(&args);
+        std::fs::read(out).unwrap()
+    }
+
+    /// Checks a response file with `openssl ocsp -respin` for our serial:
+    /// signature and chain to the dev root, and the status line.
+    fn assert_respin(&self, response: &[u8], status: &str) {
+        let file = self.file("respin.der");
+        std::fs::write(&file, response).unwrap();
+        let serial = format!("0x{}", self.serial);
+        let out = openssl(&[
+            "ocsp",
+            "-respin",
+            path(&file),
+            "-issuer",
+            &self.issuer,
+            "-serial",
+            &serial,
+            "-no_nonce",
+            "-CAfile",
+            &self.root,
+        ]);
+        let (stdout, stderr) = texts(&out);
+        assert!(stderr.contains("Response verify OK"), "{stderr}\n{stdout}");
+        assert!(stdout.contains(&format!("{serial}: {status}")), "{stdout}");
+    }
+}
+
+fn issue(ca: &TestCa, card: &str) -> String {
+    let csr = make_csr(ca.path(), KeyKind::P256);
+    ca.issue("A800000014", card, "person-sign", &csr).0
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+fn texts(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Asserts that OpenSSL verified the response and states `status` (and
+/// `reason`, for revoked) for every serial; returns stdout.
+fn assert_verified(out: &Output, serials: &[(&str, &str, Option<&str>)]) -> String {
+    let (stdout, stderr) = texts(out);
+    assert!(out.status.success(), "openssl failed:\n{stdout}\n{stderr}");
+    assert!(stderr.contains("Response verify OK"), "{stderr}\n{stdout}");
+    assert!(
+        !stderr.to_lowercase().contains("nonce"),
+        "nonce trouble: {stderr}"
+    );
+    for (serial, status, reason) in serials {
+        let block = stdout
+            .split(&format!("0x{serial}: "))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no status for {serial} in\n{stdout}"));
+        assert!(
+            block.starts_with(status),
+            "{serial}: expected {status} in\n{stdout}"
+        );
+        if let Some(reason) = reason {
+            let this_block = block.split("0x").next().unwrap_or(block);
+            assert!(
+                this_block.contains(&format!("Reason: {reason}")),
+                "{serial}: expected reason {reason} in\n{stdout}"
+            );
+        }
+    }
+    stdout
+}
+
+fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+fn header(response: &reqwest::blocking::Response, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} header"))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn openssl_sees_every_status_change_the_moment_the_cli_commits_it() {
+    let f = Fixture::new();
+    let serial = f.serial.as_str();
+    let both = [&["-no_nonce"][..], &[]];
+    // Twice without a nonce: the second answer comes from the cache, which
+    // the CLI's change must invalidate.
+    for before in [&["-no_nonce"][..], &["-no_nonce"], &[]] {
+        assert_verified(&f.query(before, &[serial]), &[(serial, "good", None)]);
+    }
+    f.ca.run_ok(&["suspend", serial]);
+    for before in both {
+        let hold = Some("certificateHold");
+        assert_verified(&f.query(before, &[serial]), &[(serial, "revoked", hold)]);
+    }
+    f.ca.run_ok(&["resume", serial]);
+    for before in both {
+        assert_verified(&f.query(before, &[serial]), &[(serial, "good", None)]);
+    }
+    f.ca.run_ok(&["revoke", serial, "--reason", "keyCompromise"]);
+    for before in both {
+        let reason = Some("keyCompromise");
+        let stdout = assert_verified(&f.query(before, &[serial]), &[(serial, "revoked", reason)]);
+        assert!(stdout.contains("Revocation Time:"), "{stdout}");
+    }
+}
+
+#[test]
+fn a_nonce_is_echoed_and_checked_by_openssl() {
+    let f = Fixture::new();
+    // Without -no_nonce OpenSSL sends a nonce and fails on a missing or
+    // different one ("Nonce Verify error"), which assert_verified rejects.
+    let out = f.query(&["-resp_text"], &[&f.serial]);
+    let stdout = assert_verified(&out, &[(&f.serial, "good", None)]);
+    assert!(stdout.contains("OCSP Nonce"), "{stdout}");
+}
+
+#[test]
+fn get_and_post_answers_verify_with_openssl() {
+    let f = Fixture::new();
+    let der = f.request_der(false);
+    let b64 = STANDARD.encode(&der);
+    let encoded: String = url_encode(&b64);
+    assert!(b64.contains('/') || b64.contains('+') || b64.contains('='));
+    let client = http();
+    for get_path in [
+        format!("/ocsp/{b64}"),
+        format!("/ocsp/{encoded}"),
+        format!("/ocsp/{b64}/"),
+        format!("/ocsp/{encoded}/"),
+    ] {
+        let response = client.get(f.server.url(&get_path)).send().unwrap();
+        assert_eq!(response.status(), 200, "{get_path}");
+        assert_eq!(
+            header(&response, "content-type"),
+            "application/ocsp-response"
+        );
+        f.assert_respin(&response.bytes().unwrap(), "good");
+    }
+    let response = client
+        .post(f.url())
+        .header("content-type", "application/ocsp-request")
+        .body(der)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        header(&response, "content-type"),
+        "application/ocsp-response"
+    );
+    f.assert_respin(&response.bytes().unwrap(), "good");
+}
+
+#[test]
+fn a_get_request_with_a_nonce_gets_it_back() {
+    let f = Fixture::new();
+    let der = f.request_der(true);
+    let response = http()
+        .get(
+            f.server
+                .url(&format!("/ocsp/{}", url_encode(&STANDARD.encode(&der)))),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(header(&response, "cache-control"), "no-cache");
+    let (request_file, response_file) = (f.file("nonce-req.der"), f.file("nonce-resp.der"));
+    std::fs::write(&request_file, &der).unwrap();
+    std::fs::write(&response_file, response.bytes().unwrap()).unwrap();
+    // With -reqin, OpenSSL compares the response's nonce with the request's.
+    let out = openssl(&[
+        "ocsp",
+        "-reqin",
+        path(&request_file),
+        "-respin",
+        path(&response_file),
+        "-verify_other",
+        &f.issuer,
+        "-CAfile",
+        &f.root,
+    ]);
+    let (stdout, stderr) = texts(&out);
+    assert!(stderr.contains("Response verify OK"), "{stderr}\n{stdout}");
+    assert!(!stderr.contains("Nonce"), "{stderr}");
+}
+
+#[test]
+fn unknown_serial_is_unknown() {
+    let f = Fixture::new();
+    let never = "4a5b6c7d8e9f00112233445566778899";
+    for before in [&["-no_nonce"][..], &[]] {
+        assert_verified(&f.query(before, &[never]), &[(never, "unknown", None)]);
+    }
+}
+
+#[test]
+fn another_cas_certificate_is_unauthorized() {
+    let f = Fixture::new();
+    let other = TestCa::new();
+    let serial = issue(&other, "TP09000009");
+    let out = f.query_issuer(&other.issuing_cert(), &[], &[&serial]);
+    let (stdout, stderr) = texts(&out);
+    assert!(!out.status.success());
+    assert!(
+        (stdout.clone() + &stderr).contains("Responder Error: unauthorized (6)"),
+        "{stdout}\n{stderr}"
+    );
+}
+
+#[test]
+fn several_cert_ids_get_one_single_response_each() {
+    let f = Fixture::new();
+    let held = issue(&f.ca, "TP03000002");
+    f.ca.run_ok(&["suspend", &held]);
+    let never = "7fffffffffffffffffffffffffffff01";
+    for before in [&["-no_nonce"][..], &[]] {
+        let out = f.query(before, &[&f.serial, &held, never]);
+        assert_verified(
+            &out,
+            &[
+                (&f.serial, "good", None),
+                (&held, "revoked", Some("certificateHold")),
+                (never, "unknown", None),
+            ],
+        );
+    }
+}
+
+#[test]
+fn more_cert_ids_than_configured_is_malformed() {
+    let f = Fixture::on(TestCa::with_config(|c| {
+        c.replace("max_cert_ids = 20", "max_cert_ids = 2")
+    }));
+    let s = f.serial.as_str();
+    assert_verified(&f.query(&["-no_nonce"], &[s, s]), &[(s, "good", None)]);
+    let out = f.query(&["-no_nonce"], &[s, s, s]);
+    let (stdout, stderr) = texts(&out);
+    assert!(
+        (stdout.clone() + &stderr).contains("Responder Error: malformedrequest (1)"),
+        "{stdout}\n{stderr}"
+    );
+}
+
+#[test]
+fn sha256_cert_ids_are_answered() {
+    let f = Fixture::new();
+    let never = "1122";
+    for before in [&["-sha256", "-no_nonce"][..], &["-sha256"]] {
+        let out = f.query(before, &[&f.serial, never]);
+        assert_verified(&out, &[(&f.serial, "good", None), (never, "unknown", None)]);
+    }
+    f.ca.run_ok(&["suspend", &f.serial]);
+    let out = f.query(&["-sha256", "-no_nonce"], &[&f.serial]);
+    assert_verified(&out, &[(&f.serial, "revoked", Some("certificateHold"))]);
+}
+
+#[test]
+fn garbage_truncated_empty_and_huge_requests_get_malformed_or_413_never_5xx() {
+    let f = Fixture::new();
+    let client = http();
+    let valid = f.request_der(false);
+    let mut random = vec![0u8; 4096];
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    for byte in &mut random {
+        // xorshift: reproducible noise, no dev-dependency.
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *byte = x as u8;
+    }
+    let bodies: Vec<(&str, Vec<u8>)> = vec![
+        ("random", random.clone()),
+        (
+            "random DER-looking",
+            [&[0x30, 0x82, 0x0f, 0xfc][..], &random[..4092]].concat(),
+        ),
+        ("truncated", valid[..valid.len() / 2].to_vec()),
+        ("truncated by one", valid[..valid.len() - 1].to_vec()),
+        ("trailing garbage", [&valid[..], &[0]].concat()),
+        ("empty", Vec::new()),
+        ("1 MB", vec![0x30; 1 << 20]),
+    ];
+    for (name, body) in bodies {
+        let response = client.post(f.url()).body(body).send().unwrap();
+        let status = response.status();
+        assert!(status == 200 || status == 413, "{name}: HTTP {status}");
+        assert_eq!(header(&response, "cache-control"), "no-cache", "{name}");
+        assert_eq!(&response.bytes().unwrap()[..], MALFORMED, "{name}");
+    }
+    for get_path in [
+        "/ocsp/",
+        "/ocsp",
+        "/ocsp/!!!!",
+        "/ocsp/%FF%FE%00",
+        "/ocsp/AAAA",
+        "/ocsp/a/b/c",
+    ] {
+        let response = client.get(f.server.url(get_path)).send().unwrap();
+        assert_eq!(response.status(), 200, "{get_path}");
+        assert_eq!(&response.bytes().unwrap()[..], MALFORMED, "{get_path}");
+    }
+    // Still alive and well.
+    assert_verified(&f.query(&[], &[&f.serial]), &[(&f.serial, "good", None)]);
+}
+
+#[test]
+fn pkilint_finds_no_error_in_good_revoked_and_unknown_responses() {
+    let f = Fixture::new();
+    let held = issue(&f.ca, "TP03000002");
+    let compromised = issue(&f.ca, "TP03000003");
+    f.ca.run_ok(&["suspend", &held]);
+    f.ca.run_ok(&["revoke", &compromised, "--reason", "keyCompromise"]);
+    let cases = [
+        ("good", f.serial.as_str()),
+        ("hold", &held),
+        ("compromised", &compromised),
+        ("unknown", "0123456789abcdef"),
+    ];
+    for (name, serial) in cases {
+        for nonce in [true, false] {
+            let file = f.file(&format!("{name}-{nonce}.der"));
+            let mut before = vec!["-respout", path(&file)];
+            if !nonce {
+                before.push("-no_nonce");
+            }
+            let out = f.query(&before, &[serial]);
+            assert!(texts(&out).1.contains("Response verify OK"), "{name}");
+            assert_pkilint_clean("lint_ocsp_response", &[], &file);
+        }
+    }
+}
+
+#[test]
+fn get_answers_carry_rfc5019_caching_headers_304_and_never_a_stale_etag() {
+    let f = Fixture::new();
+    let client = http();
+    let url = f
+        .server
+        .url(&format!("/ocsp/{}", STANDARD.encode(f.request_der(false))));
+    let first = client.get(&url).send().unwrap();
+    let cache_control = header(&first, "cache-control");
+    let max_age: i64 = cache_control
+        .strip_prefix("max-age=")
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{cache_control}"));
+    assert!((1..=600).contains(&max_age), "{cache_control}");
+    assert!(
+        cache_control.ends_with(", public, no-transform, must-revalidate"),
+        "{cache_control}"
+    );
+    let last_modified = http_date(&header(&first, "last-modified"));
+    let expires = http_date(&header(&first, "expires"));
+    assert_eq!(expires - last_modified, time::Duration::minutes(10));
+    let etag = header(&first, "etag");
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+    let body = first.bytes().unwrap();
+
+    let again = client.get(&url).send().unwrap();
+    assert_eq!(header(&again, "etag"), etag, "served from the cache");
+    assert_eq!(again.bytes().unwrap(), body);
+
+    let not_modified = client
+        .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .unwrap();
+    assert_eq!(not_modified.status(), 304);
+    assert_eq!(header(&not_modified, "etag"), etag);
+    assert!(not_modified.bytes().unwrap().is_empty());
+
+    // A suspension committed by the CLI: the old ETag no longer matches.
+    f.ca.run_ok(&["suspend", &f.serial]);
+    let changed = client
+        .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    assert_ne!(header(&changed, "etag"), etag);
+    f.assert_respin(&changed.bytes().unwrap(), "revoked");
+
+    // Nonce answers and error statuses are never cached.
+    let nonce = client
+        .post(f.url())
+        .body(f.request_der(true))
+        .send()
+        .unwrap();
+    assert_eq!(header(&nonce, "cache-control"), "no-cache");
+    assert!(nonce.headers().get("etag").is_none());
+    let error = client.get(f.server.url("/ocsp/AAAA")).send().unwrap();
+    assert_eq!(header(&error, "cache-control"), "no-cache");
+}
+
+fn http_date(text: &str) -> time::OffsetDateTime {
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    time::PrimitiveDateTime::parse(text, &format)
+        .unwrap_or_else(|e| panic!("{text}: {e}"))
+        .assume_utc()
+}
+
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// CPU time (user + system) of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the parenthesised command name; utime and stime are 14 and 15.
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn stalled_clients_are_cut_off_and_hold_up_nobody() {
+    let f = Fixture::new();
+    let addr = f.server.base_url.trim_start_matches("http://").to_owned();
+    let connect = |bytes: &[u8]| {
+        let mut stream = TcpStream::connect(&addr).unwrap();
+        stream.write_all(bytes).unwrap();
+        stream
+    };
+    let started = Instant::now();
+    let cpu_before = cpu_ticks(f.server.child.id());
+    let mut stalled = [
+        ("silent", connect(b"")),
+        (
+            "half a head",
+            connect(b"POST /ocsp HTTP/1.1\r\nHost: x\r\nContent-Ty"),
+        ),
+        (
+            "half a body",
+            connect(b"POST /ocsp HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123"),
+        ),
+    ];
+    // Everyone else is served at once.
+    for _ in 0..5 {
+        let asked = Instant::now();
+        assert_verified(&f.query(&[], &[&f.serial]), &[(&f.serial, "good", None)]);
+        assert!(
+            asked.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            asked.elapsed()
+        );
+    }
+    // The stalled connections are closed by the server's timeouts (10 s),
+    // the half-sent body with a malformedRequest answer.
+    for (name, stream) in &mut stalled {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut received = Vec::new();
+        let closed = stream.read_to_end(&mut received);
+        assert!(
+            closed.is_ok() || received.is_empty(),
+            "{name}: the server did not close the connection: {closed:?}"
+        );
+        let text = String::from_utf8_lossy(&received);
+        if *name == "half a body" {
+            assert!(text.starts_with("HTTP/1.1 200"), "{name}: {text}");
+            assert!(received.ends_with(MALFORMED), "{name}: {text}");
+        } else {
+            assert!(
+                received.is_empty() || text.starts_with("HTTP/1.1 4"),
+                "{name}: {text}"
+            );
+        }
+    }
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(20), "cut off after {waited:?}");
+    // Waiting on them cost (almost) no CPU: no busy loop.
+    let ticks_per_second = 100;
+    let cpu = cpu_ticks(f.server.child.id()) - cpu_before;
+    assert!(
+        cpu * 4 < waited.as_secs() * ticks_per_second,
+        "the server used {cpu} ticks of CPU in {waited:?}"
+    );
+}
+
+#[test]
+fn metrics_count_ocsp_answers_cache_use_and_signatures() {
+    let f = Fixture::new();
+    let client = http();
+    let url = f
+        .server
+        .url(&format!("/ocsp/{}", STANDARD.encode(f.request_der(false))));
+    for _ in 0..3 {
+        assert_eq!(client.get(&url).send().unwrap().status(), 200);
+    }
+    client.get(f.server.url("/ocsp/AAAA")).send().unwrap();
+    let metrics = client
+        .get(f.server.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    for line in [
+        "eidca_ocsp_responses_total{status=\"successful\"} 3",
+        "eidca_ocsp_responses_total{status=\"malformedRequest\"} 1",
+        "eidca_ocsp_cert_status_total{status=\"good\"} 3",
+        "eidca_ocsp_cache_hits_total 2",
+        "eidca_ocsp_cache_misses_total 1",
+        "eidca_ocsp_signing_seconds_count 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no `{line}` in\n{metrics}"
+        );
+    }
+}
