@@ -211,10 +211,15 @@ impl Ledger {
                         pending += 1
                     }
                     None => violations.push(format!(
-                        "{}: {} became {:?} and was never shown",
+                        "{}: {} became {:?}, not shown {}",
                         channel.name(),
                         change.serial,
-                        change.status
+                        change.status,
+                        if bound.is_some() {
+                            "by the end of the run"
+                        } else {
+                            "by the first request after the commit"
+                        }
                     )),
                 }
             }

@@ -74,8 +74,8 @@ pub struct RelyingParty {
     /// Full CRLs by number: what a delta's BaseCRLNumber is resolved against.
     bases: BTreeMap<u64, Crl>,
     answers: HashMap<String, Held<OcspAnswer>>,
-    /// The highest CRL number seen: numbers never go back.
-    highest_number: u64,
+    /// The highest CRL number seen at each URL: a URL never goes back.
+    highest_number: HashMap<String, u64>,
     pub crls_fetched: usize,
     pub ocsp_fetched: usize,
 }
@@ -91,7 +91,7 @@ impl RelyingParty {
             delta: None,
             bases: BTreeMap::new(),
             answers: HashMap::new(),
-            highest_number: 0,
+            highest_number: HashMap::new(),
             crls_fetched: 0,
             ocsp_fetched: 0,
         }
@@ -192,16 +192,18 @@ impl RelyingParty {
         Ok(held)
     }
 
-    /// CRL numbers never go back, and a CRL is of the kind its URL names.
+    /// A new CRL at a URL has a higher number than the one it replaces, and
+    /// is of the kind the URL names.
     fn check_new_crl(&mut self, kind: &str, crl: &Crl, ledger: &Mutex<Ledger>) {
         let mut ledger = lock(ledger);
-        if crl.number < self.highest_number {
+        let highest = self.highest_number.entry(kind.to_owned()).or_default();
+        if crl.number <= *highest {
             ledger.violation(format!(
-                "{kind}.crl number {} after number {}",
-                crl.number, self.highest_number
+                "{kind}.crl number {} after number {highest}",
+                crl.number
             ));
         }
-        self.highest_number = self.highest_number.max(crl.number);
+        *highest = crl.number;
         if (kind == "delta") != crl.delta_of.is_some() {
             ledger.violation(format!(
                 "{kind}.crl number {} has deltaCRLIndicator {:?}",
