@@ -37,6 +37,12 @@ use crate::store::{Store, StoreError};
 /// The source of "now"; tests and the simulator inject their own.
 pub trait Clock: Send + Sync {
     fn now(&self) -> OffsetDateTime;
+
+    /// "now" without truncation, for waiting until a moment: the publisher
+    /// must wake before a nextUpdate, not up to a second after.
+    fn precise_now(&self) -> OffsetDateTime {
+        self.now()
+    }
 }
 
 /// The system clock, truncated to whole seconds (what certificates, CRLs
@@ -48,6 +54,10 @@ impl Clock for SystemClock {
     fn now(&self) -> OffsetDateTime {
         let now = OffsetDateTime::now_utc();
         now.replace_nanosecond(0).unwrap_or(now)
+    }
+
+    fn precise_now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
     }
 }
 
@@ -322,6 +332,11 @@ impl Authority {
 
     pub fn now(&self) -> OffsetDateTime {
         self.clock.now()
+    }
+
+    /// The clock's untruncated time, for scheduling.
+    pub fn precise_now(&self) -> OffsetDateTime {
+        self.clock.precise_now()
     }
 
     /// Issues a certificate: checks everything first, then signs and commits

@@ -32,7 +32,19 @@ pub fn lead_time(interval: Duration) -> Duration {
     (interval / 10i32).min(Duration::seconds(30))
 }
 
-/// The next publication, from the newest full and delta CRLs (pure).
+/// When `crl`, published every `interval`, is to be replaced: `lead_time`
+/// before its nextUpdate, but not before the next whole second after its
+/// thisUpdate. CRL times are whole seconds (thisUpdate is the truncated
+/// clock), so a replacement within the same second would carry the same
+/// nextUpdate and be due again at once; with a 1 s interval this means the
+/// replacement comes at nextUpdate itself, not before.
+fn replacement_due(crl: &CrlSummary, interval: Duration) -> OffsetDateTime {
+    (crl.next_update - lead_time(interval)).max(crl.this_update + Duration::seconds(1))
+}
+
+/// The next publication, from the newest full and delta CRLs (pure). `now`
+/// is the precise time, not truncated to the second: a deadline a fraction
+/// of a second before a nextUpdate must be met then, not at the next second.
 pub fn next_due(
     last_full: Option<&CrlSummary>,
     last_delta: Option<&CrlSummary>,
@@ -43,14 +55,14 @@ pub fn next_due(
     let Some(full) = last_full else {
         return Due::Now(CrlKind::Full);
     };
-    let full_due = full.next_update - lead_time(full_interval);
+    let full_due = replacement_due(full, full_interval);
     if now >= full_due {
         return Due::Now(CrlKind::Full);
     }
     // A delta older than the newest full is not its delta: publish one now.
     let delta_due = match last_delta {
         Some(delta) if delta.base_number == Some(full.number) => {
-            delta.next_update - lead_time(delta_interval)
+            replacement_due(delta, delta_interval)
         }
         _ => return Due::Now(CrlKind::Delta),
     };
@@ -120,7 +132,7 @@ pub async fn run(authority: Arc<Authority>) {
                     delta.as_ref(),
                     config.full_crl_interval,
                     config.delta_crl_interval,
-                    authority.now(),
+                    authority.precise_now(),
                 ))
             })
             .await
@@ -128,6 +140,7 @@ pub async fn run(authority: Arc<Authority>) {
         let wait = match due {
             Ok(Ok(Due::Now(kind))) => {
                 let authority = authority.clone();
+                let started = std::time::Instant::now();
                 let published =
                     tokio::task::spawn_blocking(move || authority.publish(kind, "publisher")).await;
                 match published {
@@ -136,6 +149,7 @@ pub async fn run(authority: Arc<Authority>) {
                             number = summary.number,
                             kind = kind.name(),
                             entries = summary.entries,
+                            took_ms = started.elapsed().as_millis() as u64,
                             "published CRL"
                         );
                         continue;
@@ -148,7 +162,11 @@ pub async fn run(authority: Arc<Authority>) {
                 std::time::Duration::from_secs(1)
             }
             Ok(Ok(Due::At(at))) => {
-                let seconds = (at - authority.now()).as_seconds_f64().clamp(0.05, 3600.0);
+                // From the precise clock: the truncated one would wake up to
+                // a second late, past a short interval's nextUpdate.
+                let seconds = (at - authority.precise_now())
+                    .as_seconds_f64()
+                    .clamp(0.001, 3600.0);
                 std::time::Duration::from_secs_f64(seconds)
             }
             Ok(Err(e)) => {
@@ -236,6 +254,36 @@ mod tests {
         assert_eq!(
             next_due(Some(&full), Some(&delta), FULL, DELTA, later),
             Due::Now(CrlKind::Full)
+        );
+    }
+
+    #[test]
+    fn a_deadline_between_two_seconds_is_met_at_that_fraction() {
+        let delta_interval = Duration::seconds(2);
+        let full = crl(1, CrlKind::Full, None, T0);
+        let mut delta = crl(2, CrlKind::Delta, Some(1), T0);
+        delta.next_update = T0 + delta_interval;
+        let due = T0 + Duration::milliseconds(1800);
+        assert_eq!(
+            next_due(Some(&full), Some(&delta), FULL, delta_interval, T0),
+            Due::At(due)
+        );
+        assert_eq!(
+            next_due(Some(&full), Some(&delta), FULL, delta_interval, due),
+            Due::Now(CrlKind::Delta)
+        );
+    }
+
+    #[test]
+    fn a_one_second_interval_is_not_republished_within_its_second() {
+        let one = Duration::seconds(1);
+        let full = crl(1, CrlKind::Full, None, T0);
+        let mut delta = crl(2, CrlKind::Delta, Some(1), T0);
+        delta.next_update = T0 + one;
+        let before = T0 + Duration::milliseconds(950);
+        assert_eq!(
+            next_due(Some(&full), Some(&delta), FULL, one, before),
+            Due::At(T0 + one)
         );
     }
 

@@ -20,16 +20,15 @@ use std::sync::{Arc, Mutex};
 
 use common::{TestCa, assert_pkilint_clean};
 use decoded::{
-    CERTIFICATE_HOLD, Entries, KEY_COMPROMISE, Listed, REMOVE_FROM_CRL, decode, issuing_ca,
-    patched, stored_der,
+    CERTIFICATE_HOLD, Entries, KEY_COMPROMISE, Listed, REMOVE_FROM_CRL, decode, patched, stored_der,
 };
 use eidca::authority::{Authority, AuthorityError, CertificateRecord, Clock, SystemClock};
 use eidca::domain::{RevocationReason, Transition, TransitionError};
 use eidca::revocation::CrlKind;
 use eidca::store::crls;
 use fixtures::{
-    DELTA_URL, Fixture, ManualClock, OFFICER, change, issue, lifecycle_state, revoke, rfc3339,
-    serial, short_lived_ca,
+    DELTA_URL, Fixture, ManualClock, OFFICER, change, issue, issuing_ca, lifecycle_state, revoke,
+    rfc3339, serial, short_lived_ca,
 };
 use model::{Run, step};
 use oracles::{Scenario, Verdict, openssl_reasons, openssl_text, value_after};

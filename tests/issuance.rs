@@ -592,6 +592,60 @@ fn config_env_override_applies_and_bad_values_name_the_key() {
     );
 }
 
+/// Issue 6 item 5: the sync window must make sense, and a refusal names
+/// the key to fix.
+#[test]
+fn sync_window_intervals_are_validated_naming_the_key() {
+    let ca = TestCa::new();
+    let source = eidca::config::ConfigSource {
+        path: ca.config_path(),
+        listen: None,
+        data_dir: ca.data_dir(),
+    };
+    let load = |pairs: &[(&str, &str)]| {
+        eidca::config::Config::load_with_env(
+            &source,
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    };
+    let refused = |pairs: &[(&str, &str)], key: &str, why: &str| {
+        let message = load(pairs).unwrap_err().to_string();
+        assert!(
+            message.contains(key) && message.contains(why),
+            "{pairs:?}: {message}"
+        );
+    };
+    const DELTA: &str = "EIDCA_PUBLISH_DELTA_CRL_INTERVAL";
+    const FULL: &str = "EIDCA_PUBLISH_FULL_CRL_INTERVAL";
+    const MAX_AGE: &str = "EIDCA_OCSP_MAX_AGE";
+
+    refused(
+        &[(DELTA, "10s"), (FULL, "10s"), (MAX_AGE, "2s")],
+        "publish.delta_crl_interval",
+        "shorter than publish.full_crl_interval",
+    );
+    refused(
+        &[(DELTA, "2s"), (FULL, "10s"), (MAX_AGE, "11s")],
+        "ocsp.max_age",
+        "must not exceed publish.full_crl_interval",
+    );
+    for key in [DELTA, FULL, MAX_AGE] {
+        let mut pairs = vec![(DELTA, "2s"), (FULL, "10s"), (MAX_AGE, "2s")];
+        pairs.retain(|(k, _)| *k != key);
+        pairs.push((key, "0s"));
+        let name = match key {
+            DELTA => "publish.delta_crl_interval",
+            FULL => "publish.full_crl_interval",
+            _ => "ocsp.max_age",
+        };
+        refused(&pairs, name, "at least 1s");
+    }
+    // The edges themselves are allowed: 1 s, and max-age equal to full.
+    let config = load(&[(DELTA, "1s"), (FULL, "2s"), (MAX_AGE, "2s")]).unwrap();
+    assert_eq!(config.delta_crl_interval, time::Duration::seconds(1));
+    assert_eq!(config.ocsp_max_age, config.full_crl_interval);
+}
+
 fn tamper(ca: &TestCa, sql: &str) {
     let conn = rusqlite::Connection::open(ca.store_path()).unwrap();
     conn.execute_batch(sql).unwrap();

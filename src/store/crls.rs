@@ -46,6 +46,16 @@ fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<CrlSummary> {
     })
 }
 
+/// Every published CRL, in number order: the publication history that the
+/// sync window is judged on.
+pub fn history(conn: &Connection) -> Result<Vec<CrlSummary>, StoreError> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {SUMMARY_COLUMNS} FROM crls ORDER BY number"
+    ))?;
+    let rows = statement.query_map([], summary_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// The newest CRL of a kind.
 pub fn latest(conn: &Connection, kind: CrlKind) -> Result<Option<CrlSummary>, StoreError> {
     Ok(conn

@@ -14,8 +14,6 @@ use x509_cert::crl::CertificateList;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
 use x509_cert::ext::pkix::{AuthorityKeyIdentifier, BaseCrlNumber, CrlNumber, FreshestCrl};
 
-use crate::common::TestCa;
-
 /// reasonCode values (RFC 5280 §5.3.1) as they appear on the wire.
 pub const KEY_COMPROMISE: u8 = 1;
 pub const CERTIFICATE_HOLD: u8 = 6;
@@ -32,7 +30,7 @@ pub struct Listed {
 pub type Entries = BTreeMap<String, Listed>;
 
 /// What a relying party learns from a CRL.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Crl {
     pub number: u64,
     pub this_update: OffsetDateTime,
@@ -43,10 +41,9 @@ pub struct Crl {
     pub entries: Entries,
 }
 
-/// The issuing CA certificate of a test CA: the CRL issuer.
-pub fn issuing_ca(ca: &TestCa) -> Certificate {
-    let pem = std::fs::read(ca.issuing_cert()).unwrap();
-    Certificate::from_der(&der::pem::decode_vec(&pem).unwrap().1).unwrap()
+/// A certificate from its PEM, as the issuing CA certificate is kept.
+pub fn certificate_from_pem(pem: &[u8]) -> Certificate {
+    Certificate::from_der(&der::pem::decode_vec(pem).unwrap().1).unwrap()
 }
 
 fn uint(bytes: &[u8]) -> u64 {

@@ -13,7 +13,7 @@ use time::{Duration, OffsetDateTime};
 use x509_cert::Certificate;
 
 use crate::common::TestCa;
-use crate::decoded::{Crl, decode, issuing_ca, latest, stored_der};
+use crate::decoded::{Crl, certificate_from_pem, decode, latest, stored_der};
 
 /// The freshestCRL URL of the development config.
 pub const DELTA_URL: &str = "http://127.0.0.1:8080/crl/delta.crl";
@@ -22,6 +22,11 @@ pub const OFFICER: Actor<'static> = Actor {
     name: "test-officer",
     channel: Channel::Ra,
 };
+
+/// The issuing CA certificate of a test CA: the CRL issuer.
+pub fn issuing_ca(ca: &TestCa) -> Certificate {
+    certificate_from_pem(&std::fs::read(ca.issuing_cert()).unwrap())
+}
 
 /// A clock the test moves by hand.
 pub struct ManualClock(Mutex<OffsetDateTime>);
