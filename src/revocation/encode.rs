@@ -104,7 +104,11 @@ impl RevokedList {
         body.clear();
         push_integer(body, entry.serial.as_bytes());
         time(entry.revocation_date)?.encode_to_vec(body)?;
-        push_tlv(body, 0x30, &self.reason_extensions[code]);
+        // RFC 5280 §5.3.1: the reasonCode extension SHOULD be absent rather
+        // than say unspecified (the OCSP answer omits it the same way).
+        if entry.reason != CrlReason::Unspecified {
+            push_tlv(body, 0x30, &self.reason_extensions[code]);
+        }
         push_tlv(&mut self.der, 0x30, body);
         self.count += 1;
         Ok(())
@@ -375,7 +379,8 @@ mod tests {
             let expected = RevokedCert::<x509_cert::certificate::Rfc5280> {
                 serial_number: SerialNumber::new(&entry.serial.der_integer_bytes()).unwrap(),
                 revocation_date: time(entry.revocation_date).unwrap(),
-                crl_entry_extensions: Some(vec![reason_extension(reason).unwrap()]),
+                crl_entry_extensions: (reason != CrlReason::Unspecified)
+                    .then(|| vec![reason_extension(reason).unwrap()]),
             };
             assert_eq!(
                 list.der[HEADROOM..],

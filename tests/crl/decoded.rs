@@ -153,7 +153,12 @@ fn read_crl_extensions(exts: &[x509_cert::ext::Extension], issuer: &Certificate,
     assert!(seen_number, "every CRL carries a cRLNumber");
 }
 
+/// An entry without extensions is unspecified (0): RFC 5280 §5.3.1 wants
+/// the reasonCode absent rather than `unspecified`.
 fn reason_code(exts: &[x509_cert::ext::Extension]) -> u8 {
+    if exts.is_empty() {
+        return 0;
+    }
     assert_eq!(exts.len(), 1, "one entry extension: reasonCode");
     assert_eq!(exts[0].extn_id, const_oid::db::rfc5280::ID_CE_CRL_REASONS);
     assert!(!exts[0].critical);
