@@ -97,8 +97,25 @@ pub fn router(app: Arc<App>) -> Router {
     // request would cost more than the answer. It counts in its own metrics.
     observe::layer(routes, &app)
         .merge(ocsp::routes())
+        // Abuse limits on every route: at most MAX_IN_FLIGHT requests are
+        // handled at once (the rest wait their turn), and none runs longer
+        // than REQUEST_TIMEOUT. A change that times out is answered 503,
+        // never 2xx; a retry with the same Idempotency-Key is safe.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            MAX_IN_FLIGHT,
+        ))
         .with_state(app)
 }
+
+/// Requests handled at once, all routes together.
+pub const MAX_IN_FLIGHT: usize = 512;
+
+/// The longest a request may take, from its headers to its answer.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Runs the service until SIGINT/SIGTERM: then stops accepting, lets the
 /// requests in flight finish (their commits included) and closes the store.
