@@ -292,12 +292,48 @@ async fn subscriber_suspends_and_resumes_a_card_in_a_real_browser() {
         let visible_by = text_of(&browser, Locator::Id("visible-by")).await;
         assert!(visible_by.ends_with("UTC"), "{visible_by}");
         screenshot(&browser, shot).await;
-        // TODO(lead): once /ocsp is merged, check these with `openssl ocsp`
-        // against the server (certificateHold after suspend, good after resume).
         fixture.assert_statuses(&fixture.serials, status);
+        // What a relying party sees at once: OCSP from the same server.
+        let ocsp_word = if status == "good" { "good" } else { "revoked" };
+        for serial in &fixture.serials {
+            let answer = ocsp_answer(&fixture.ca, &server, serial);
+            assert!(
+                answer.contains(&format!(": {ocsp_word}")),
+                "{serial}: {answer}"
+            );
+            assert_eq!(
+                answer.contains("Reason: certificateHold"),
+                status == "suspended",
+                "{answer}"
+            );
+        }
         fixture.assert_statuses(&fixture.other_serials, "good");
     }
     browser.close().await.expect("close browser");
+}
+
+/// `openssl ocsp` against the server for one serial, verified with the dev root.
+fn ocsp_answer(ca: &TestCa, server: &Server, serial: &str) -> String {
+    let issuer = ca.issuing_cert();
+    let root = ca.root_cert();
+    let url = server.url("/ocsp");
+    let serial = format!("0x{serial}");
+    let out = common::openssl(&[
+        "ocsp",
+        "-issuer",
+        issuer.to_str().expect("path"),
+        "-CAfile",
+        root.to_str().expect("path"),
+        "-serial",
+        &serial,
+        "-url",
+        &url,
+        "-no_nonce",
+    ]);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("Response verify OK"), "{text}");
+    text
 }
 
 #[test]
