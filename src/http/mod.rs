@@ -92,26 +92,28 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(selfservice::routes())
         .fallback(error::no_such_route)
         .method_not_allowed_fallback(error::method_not_allowed);
-    // OCSP is merged after the observe layer: at tens of thousands of
-    // answers a second, an access log line and a shared metrics lock per
-    // request would cost more than the answer. It counts in its own metrics.
-    observe::layer(routes, &app)
-        .merge(ocsp::routes())
-        // Abuse limits on every route: at most MAX_IN_FLIGHT requests are
-        // handled at once (the rest wait their turn), and none runs longer
-        // than REQUEST_TIMEOUT. A change that times out is answered 503,
-        // never 2xx; a retry with the same Idempotency-Key is safe.
+    // Abuse limits on the RA API, CRLs and self-service: at most
+    // MAX_IN_FLIGHT requests handled at once (the rest wait their turn), and
+    // none runs longer than REQUEST_TIMEOUT. A change that times out is
+    // answered 503, never 2xx; a retry with the same Idempotency-Key is safe.
+    let limited = observe::layer(routes, &app)
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
         ))
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
             MAX_IN_FLIGHT,
-        ))
-        .with_state(app)
+        ));
+    // OCSP is merged outside the observe layer and the limits: at tens of
+    // thousands of answers a second, an access-log line, a shared metrics
+    // lock, a timer and a shared semaphore per request would cost more than
+    // the answer (BENCHMARKS.md). It counts in its own metrics, its handler
+    // never waits on a writer, and the header-read timeout and its 64 KiB
+    // body limit bound what a client can hold.
+    limited.merge(ocsp::routes()).with_state(app)
 }
 
-/// Requests handled at once, all routes together.
+/// Requests handled at once, all limited routes together.
 pub const MAX_IN_FLIGHT: usize = 512;
 
 /// The longest a request may take, from its headers to its answer.
