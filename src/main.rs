@@ -155,13 +155,6 @@ fn parse_serial(s: &str) -> Result<Serial, String> {
 fn run(cli: Cli) -> Result<(), String> {
     match &cli.command {
         Command::Serve { listen } => {
-            // Logs go to stderr; RUST_LOG overrides the level.
-            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(filter)
-                .with_writer(std::io::stderr)
-                .try_init();
             let config = load_config(&cli, listen.clone())?;
             eidca::http::serve(config).map_err(|e| e.to_string())
         }
