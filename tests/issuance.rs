@@ -443,20 +443,7 @@ fn bad_issuance_input_is_refused_and_changes_nothing() {
         ),
     ];
     for (overrides, expected) in cases {
-        let mut args: Vec<String> = [
-            "issue",
-            "--subscriber",
-            "A800000014",
-            "--name",
-            "N",
-            "--card",
-            "TP03000001",
-            "--profile",
-            "person-sign",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let mut args = issue_args();
         let mut i = 0;
         while i < overrides.len() {
             let flag = &overrides[i];
@@ -480,12 +467,9 @@ fn bad_issuance_input_is_refused_and_changes_nothing() {
     }
 }
 
-#[test]
-fn unreadable_keys_and_config_stop_the_cli_and_write_nothing() {
-    let ca = TestCa::new();
-    let csr = make_csr(ca.path(), KeyKind::P256);
-    let csr_arg = csr.to_str().unwrap().to_owned();
-    let issue = [
+/// `eidca issue` for a fixed subscriber and card, without `--csr`.
+fn issue_args() -> Vec<String> {
+    [
         "issue",
         "--subscriber",
         "A800000014",
@@ -495,9 +479,18 @@ fn unreadable_keys_and_config_stop_the_cli_and_write_nothing() {
         "TP03000001",
         "--profile",
         "person-sign",
-        "--csr",
-        &csr_arg,
-    ];
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+#[test]
+fn unreadable_keys_and_config_stop_the_cli_and_write_nothing() {
+    let ca = TestCa::new();
+    let csr = make_csr(ca.path(), KeyKind::P256);
+    let mut issue_owned = issue_args();
+    issue_owned.extend(["--csr".to_owned(), csr.to_str().unwrap().to_owned()]);
+    let issue: Vec<&str> = issue_owned.iter().map(String::as_str).collect();
 
     std::fs::write(
         ca.path().join("keys/issuing-ca.key"),

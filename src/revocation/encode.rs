@@ -123,7 +123,9 @@ impl RevokedList {
     }
 }
 
-/// Encodes and signs a CRL with `entries` in the order given.
+/// Encodes and signs a CRL with `entries` in the order given (tests only:
+/// publication streams entries into a [`RevokedList`] straight from the store).
+#[cfg(test)]
 pub fn encode_crl(
     params: &CrlParams<'_>,
     entries: impl IntoIterator<Item = CrlEntry>,

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use crate::domain::{CertStatus, CrlReason, Serial};
 
 pub use diff::{delta_entries, net_changes};
-pub use encode::{CrlError, CrlParams, CrlScope, RevokedList, SignedCrl, encode_crl, sign_crl};
+pub use encode::{CrlError, CrlParams, CrlScope, RevokedList, SignedCrl, sign_crl};
 
 /// Full CRLs list everything; delta CRLs list what changed since a base.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

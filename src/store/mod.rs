@@ -114,8 +114,9 @@ impl Store {
         result
     }
 
-    /// Runs `f` on a reader connection outside an explicit transaction: for
-    /// single-statement lookups on the hot path (OCSP).
+    /// Runs `f` on a pooled reader connection outside an explicit
+    /// transaction: for single-statement reads (CRL downloads, idempotency
+    /// recall). The OCSP hot path keeps its own connections (`open_reader`).
     pub fn with_reader<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StoreError>,
