@@ -621,3 +621,64 @@ fn metrics_count_ocsp_answers_cache_use_and_signatures() {
         );
     }
 }
+
+/// The value of a counter on `/metrics`.
+fn counter(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no counter {name} in\n{metrics}"))
+}
+
+#[test]
+fn responses_in_demand_are_re_signed_in_the_background_before_half_their_validity() {
+    let ca = TestCa::new();
+    let serial = issue(&ca, "TP03000001");
+    // Answers valid 4 s: due for refresh at 1 s, looked at every 0.5 s,
+    // past half at 2 s.
+    let server = ca.serve(&[("EIDCA_OCSP_MAX_AGE", "4s")]);
+    let f = Fixture {
+        issuer: path(&ca.issuing_cert()).to_owned(),
+        root: path(&ca.root_cert()).to_owned(),
+        ca,
+        server,
+        serial,
+    };
+    let client = http();
+    let url = f
+        .server
+        .url(&format!("/ocsp/{}", STANDARD.encode(f.request_der(false))));
+    let started = std::time::Instant::now();
+    let mut last_modified = Vec::new();
+    while started.elapsed() < std::time::Duration::from_secs(5) {
+        let response = client.get(&url).send().unwrap();
+        assert_eq!(response.status(), 200);
+        let this_update = http_date(&header(&response, "last-modified"));
+        let age = time::OffsetDateTime::now_utc() - this_update;
+        assert!(
+            age < time::Duration::seconds(3),
+            "an answer {age} into its 4 s validity"
+        );
+        f.assert_respin(&response.bytes().unwrap(), "good");
+        if last_modified.last() != Some(&this_update) {
+            last_modified.push(this_update);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let metrics = client
+        .get(f.server.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        last_modified.len() >= 3,
+        "re-signed along the way: {last_modified:?}"
+    );
+    assert!(counter(&metrics, "eidca_ocsp_refreshed_total") >= 2);
+    assert_eq!(
+        counter(&metrics, "eidca_ocsp_cache_misses_total"),
+        1,
+        "only the first request waited for a signature"
+    );
+}

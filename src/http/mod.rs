@@ -138,6 +138,10 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
             tracing::error!(error = %e, "cannot write the publish directory");
         }
         let publisher = tokio::spawn(crate::publisher::run(authority.clone()));
+        let clock = Arc::clone(&authority);
+        let refresher = tokio::spawn(crate::ocsp::refresh_forever(Arc::clone(&ocsp), move || {
+            clock.now()
+        }));
         let app = Arc::new(App::new(authority, ocsp));
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
@@ -151,6 +155,7 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         // Not axum::serve: it has no header-read timeout (see `connections`).
         connections::serve(listener, router(app), shutdown_signal()).await;
         publisher.abort();
+        refresher.abort();
         tracing::info!("requests finished; closing the store");
         Ok::<(), ServeError>(())
     })?;

@@ -14,13 +14,14 @@
 //! costs a reference count and the body is sent without copying.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use time::OffsetDateTime;
 
 use super::commits::CommitMarker;
-use super::request::CertIdForm;
+use super::request::{CertId, CertIdForm};
 use super::status::SingleStatus;
 
 /// Entries kept at most. A response with the responder certificate is about
@@ -41,7 +42,7 @@ pub struct CacheKey {
 
 /// A signed successful response with what the RFC 5019 §6.2 caching headers
 /// need, computed once at signing time.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SignedResponse {
     pub der: Bytes,
     pub this_update: OffsetDateTime,
@@ -53,6 +54,9 @@ pub struct SignedResponse {
     pub last_modified: Bytes,
     /// nextUpdate as an HTTP-date.
     pub expires: Bytes,
+    /// Whether a client received this response: the refresher re-signs
+    /// only what relying parties ask for ([`ResponseCache::due`]).
+    served: AtomicBool,
 }
 
 impl SignedResponse {
@@ -67,7 +71,22 @@ impl SignedResponse {
             etag: etag.into(),
             last_modified: http_date(this_update).into(),
             expires: http_date(next_update).into(),
+            served: AtomicBool::new(false),
         }
+    }
+
+    /// Notes that a client received this response. A load before the
+    /// store, so that the hot path does not write a shared cache line on
+    /// every answer.
+    pub fn mark_served(&self) {
+        if !self.served.load(Ordering::Relaxed) {
+            self.served.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether a client received this response since it was signed.
+    pub fn was_served(&self) -> bool {
+        self.served.load(Ordering::Relaxed)
     }
 }
 
@@ -93,6 +112,8 @@ pub struct CacheEntry {
     /// still current: nothing was committed since it was read.
     pub confirmed_at: Option<CommitMarker>,
     pub response: Arc<SignedResponse>,
+    /// The CertID answered, for re-signing without a request.
+    pub cert_id: Arc<CertId>,
 }
 
 type Shard = RwLock<HashMap<CacheKey, CacheEntry>>;
@@ -147,6 +168,45 @@ impl ResponseCache {
         shard.insert(key, entry);
     }
 
+    /// A snapshot of the entries `due` selects, taken one shard at a time
+    /// under its read lock, so that requests are never held up for longer
+    /// than one shard's scan and never by a signature.
+    pub fn due(&self, due: impl Fn(&CacheEntry) -> bool) -> Vec<(CacheKey, CacheEntry)> {
+        self.shards
+            .iter()
+            .flat_map(|shard| {
+                let shard = shard.read().unwrap_or_else(|p| p.into_inner());
+                shard
+                    .iter()
+                    .filter(|(_, e)| due(e))
+                    .map(|(k, e)| (k.clone(), e.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Replaces the entry for `key` with `new` (or removes it), but only if
+    /// it still holds the response `expected`: an entry that a request
+    /// re-signed meanwhile (after a status change) is newer and stays.
+    pub fn replace(
+        &self,
+        key: CacheKey,
+        expected: &Arc<SignedResponse>,
+        new: Option<CacheEntry>,
+    ) -> bool {
+        let mut shard = self.shard(&key).write().unwrap_or_else(|p| p.into_inner());
+        let unchanged = shard
+            .get(&key)
+            .is_some_and(|e| Arc::ptr_eq(&e.response, expected));
+        if unchanged {
+            match new {
+                Some(entry) => shard.insert(key, entry),
+                None => shard.remove(&key),
+            };
+        }
+        unchanged
+    }
+
     /// Entries held now.
     pub fn len(&self) -> usize {
         self.shards
@@ -164,30 +224,33 @@ impl ResponseCache {
 mod tests {
     use super::*;
     use crate::ocsp::request::HashAlgorithm;
+    use crate::ocsp::request::tests::cert_id_for;
+
+    const FORM: CertIdForm = CertIdForm {
+        hash: HashAlgorithm::Sha1,
+        null_parameters: true,
+    };
 
     fn key(serial: u32) -> CacheKey {
         CacheKey {
             serial_der: serial.to_be_bytes().into(),
-            form: CertIdForm {
-                hash: HashAlgorithm::Sha1,
-                null_parameters: true,
-            },
+            form: FORM,
         }
     }
 
     fn entry(version: i64) -> CacheEntry {
         let t = OffsetDateTime::UNIX_EPOCH;
+        let serial = version.to_be_bytes().to_vec();
         CacheEntry {
             version: Some(version),
             status: SingleStatus::Good,
             confirmed_at: None,
-            response: Arc::new(SignedResponse {
-                der: Bytes::from_static(b"der"),
-                this_update: t,
-                next_update: t,
-                etag: Bytes::new(),
-                last_modified: Bytes::new(),
-                expires: Bytes::new(),
+            response: Arc::new(SignedResponse::new(b"der".to_vec(), t, t)),
+            cert_id: Arc::new(CertId {
+                raw: cert_id_for(HashAlgorithm::Sha1, &serial, b"name", b"key"),
+                form: FORM,
+                serial_der: serial,
+                serial: None,
             }),
         }
     }
@@ -221,5 +284,37 @@ mod tests {
         }
         assert!(cache.len() <= SHARDS * 2);
         assert!(cache.get(&key(9_999)).is_some(), "the newest entry is kept");
+    }
+
+    #[test]
+    fn due_entries_are_a_snapshot_and_replace_only_what_was_read() {
+        let cache = ResponseCache::default();
+        for serial in 0..10 {
+            cache.insert(key(serial), entry(i64::from(serial)), |_| true);
+        }
+        let due = cache.due(|e| e.version.is_some_and(|v| v % 2 == 0));
+        assert_eq!(due.len(), 5);
+        let (k, read) = due[0].clone();
+        // A request re-signs the entry in the meantime: the refresher's
+        // copy is older and must not overwrite it.
+        cache.insert(k.clone(), entry(100), |_| true);
+        assert!(!cache.replace(k.clone(), &read.response, Some(entry(200))));
+        assert_eq!(cache.get(&k).unwrap().version, Some(100));
+        let current = cache.get(&k).unwrap().response;
+        assert!(cache.replace(k.clone(), &current, Some(entry(200))));
+        assert_eq!(cache.get(&k).unwrap().version, Some(200));
+        let current = cache.get(&k).unwrap().response;
+        assert!(cache.replace(k.clone(), &current, None));
+        assert!(cache.get(&k).is_none());
+        assert_eq!(cache.len(), 9);
+    }
+
+    #[test]
+    fn served_is_remembered_per_signed_response() {
+        let signed = entry(1).response;
+        assert!(!signed.was_served());
+        signed.mark_served();
+        signed.mark_served();
+        assert!(signed.was_served());
     }
 }

@@ -1,6 +1,6 @@
 //! Responder metrics: responses by OCSPResponseStatus ([RFC 6960 §4.2.1](https://www.rfc-editor.org/rfc/rfc6960#section-4.2.1)),
-//! SingleResponses by certStatus, cache hits and misses, store lookups, and
-//! the time spent signing. Plain atomics, so counting costs the hot path a few relaxed
+//! SingleResponses by certStatus, cache hits and misses, store lookups, the
+//! refresher's work, and the time spent signing. Plain atomics, so counting costs the hot path a few relaxed
 //! increments; [`Metrics::render_prometheus`] writes the text exposition
 //! format for `/metrics`.
 
@@ -24,6 +24,8 @@ pub struct Metrics {
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
     store_lookups: AtomicU64,
+    refreshed: AtomicU64,
+    refresh_dropped: AtomicU64,
     signing_buckets: [AtomicU64; SIGNING_BUCKETS_US.len()],
     signing_count: AtomicU64,
     signing_sum_ns: AtomicU64,
@@ -73,6 +75,14 @@ impl Metrics {
 
     pub fn store_lookup(&self) {
         add(&self.store_lookups);
+    }
+
+    /// A refresher pass re-signed `resigned` responses and dropped `dropped`.
+    pub fn refresh(&self, resigned: usize, dropped: usize) {
+        let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        self.refreshed.fetch_add(count(resigned), Ordering::Relaxed);
+        self.refresh_dropped
+            .fetch_add(count(dropped), Ordering::Relaxed);
     }
 
     /// Status lookups in the store so far.
@@ -140,28 +150,37 @@ impl Metrics {
             )?;
         }
         let (hits, misses) = self.cache();
-        writeln!(
-            out,
-            "# HELP eidca_ocsp_cache_hits_total Requests answered from the signed-response cache."
-        )?;
-        writeln!(out, "# TYPE eidca_ocsp_cache_hits_total counter")?;
-        writeln!(out, "eidca_ocsp_cache_hits_total {hits}")?;
-        writeln!(
-            out,
-            "# HELP eidca_ocsp_cache_misses_total Cacheable requests that needed a new signature."
-        )?;
-        writeln!(out, "# TYPE eidca_ocsp_cache_misses_total counter")?;
-        writeln!(out, "eidca_ocsp_cache_misses_total {misses}")?;
-        writeln!(
-            out,
-            "# HELP eidca_ocsp_store_lookups_total Status lookups in the store (none while nothing is committed)."
-        )?;
-        writeln!(out, "# TYPE eidca_ocsp_store_lookups_total counter")?;
-        writeln!(
-            out,
-            "eidca_ocsp_store_lookups_total {}",
-            self.store_lookups()
-        )?;
+        for (name, help, value) in [
+            (
+                "eidca_ocsp_cache_hits_total",
+                "Requests answered from the signed-response cache.",
+                hits,
+            ),
+            (
+                "eidca_ocsp_cache_misses_total",
+                "Cacheable requests that needed a new signature.",
+                misses,
+            ),
+            (
+                "eidca_ocsp_store_lookups_total",
+                "Status lookups in the store (none while nothing is committed).",
+                self.store_lookups(),
+            ),
+            (
+                "eidca_ocsp_refreshed_total",
+                "Cached responses re-signed ahead of time by the refresher.",
+                read(&self.refreshed),
+            ),
+            (
+                "eidca_ocsp_refresh_dropped_total",
+                "Cached responses nobody asked for, dropped by the refresher.",
+                read(&self.refresh_dropped),
+            ),
+        ] {
+            writeln!(out, "# HELP {name} {help}")?;
+            writeln!(out, "# TYPE {name} counter")?;
+            writeln!(out, "{name} {value}")?;
+        }
         writeln!(
             out,
             "# HELP eidca_ocsp_signing_seconds Time to encode and sign one OCSP response."
@@ -203,6 +222,7 @@ mod tests {
         metrics.signed(Duration::from_micros(20));
         metrics.signed(Duration::from_millis(2));
         metrics.signed(Duration::from_secs(1));
+        metrics.refresh(5, 2);
         let text = metrics.render_prometheus();
         for line in [
             "eidca_ocsp_responses_total{status=\"successful\"} 2",
@@ -211,6 +231,9 @@ mod tests {
             "eidca_ocsp_cert_status_total{status=\"unknown\"} 1",
             "eidca_ocsp_cache_hits_total 1",
             "eidca_ocsp_cache_misses_total 1",
+            "eidca_ocsp_refreshed_total 5",
+            "eidca_ocsp_refresh_dropped_total 2",
+            "# TYPE eidca_ocsp_refresh_dropped_total counter",
             "eidca_ocsp_signing_seconds_bucket{le=\"0.00001\"} 0",
             "eidca_ocsp_signing_seconds_bucket{le=\"0.000025\"} 1",
             "eidca_ocsp_signing_seconds_bucket{le=\"0.0025\"} 2",

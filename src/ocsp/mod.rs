@@ -37,7 +37,7 @@ use lookup::StatusReader;
 use metrics::Metrics;
 use request::{CertId, IssuerHashes, Nonce, RequestError};
 use response::{ResponseSigner, ResponseStatus, SingleAnswer};
-use status::{SingleStatus, still_fresh};
+use status::{SingleStatus, refresh_due, still_fresh};
 
 /// Why the responder could not start.
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +91,41 @@ impl RequestError {
         match self {
             Self::Malformed(_) => ResponseStatus::MalformedRequest,
             Self::Unauthorized => ResponseStatus::Unauthorized,
+        }
+    }
+}
+
+/// What one [`Responder::refresh`] pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Refreshed {
+    /// Responses signed again before they passed half their validity.
+    pub resigned: usize,
+    /// Responses nobody received, dropped once past half their validity.
+    pub dropped: usize,
+    /// Responses left as they were after a store or signing failure
+    /// (already logged); a request re-signs them if they pass half.
+    pub failed: usize,
+}
+
+/// Runs [`Responder::refresh`] every [`status::refresh_period`] of the
+/// responses' validity, on the blocking pool so that signatures never hold
+/// up a runtime thread, until the task is aborted. `now` is the clock.
+pub async fn refresh_forever(
+    responder: Arc<Responder>,
+    now: impl Fn() -> OffsetDateTime + Send + Sync + 'static,
+) {
+    let now = Arc::new(now);
+    let mut ticks = tokio::time::interval(status::refresh_period(responder.max_age));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let (responder, now) = (Arc::clone(&responder), Arc::clone(&now));
+        match tokio::task::spawn_blocking(move || responder.refresh(now())).await {
+            Ok(done) if done != Refreshed::default() => {
+                tracing::debug!(?done, "OCSP responses refreshed");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "OCSP refresh pass failed"),
         }
     }
 }
@@ -214,15 +249,9 @@ impl Responder {
         self.metrics.cache_miss();
         let status = decide(stored);
         self.metrics.cert_status(status);
-        let (der, (this_update, next_update)) =
-            self.sign(&[SingleAnswer { cert_id, status }], None, now)?;
-        let signed = Arc::new(SignedResponse::new(der, this_update, next_update));
-        let entry = CacheEntry {
-            version,
-            status,
-            confirmed_at: marker,
-            response: Arc::clone(&signed),
-        };
+        let entry = self.signed_entry(Arc::new(cert_id.clone()), version, status, marker, now)?;
+        let signed = Arc::clone(&entry.response);
+        signed.mark_served();
         self.cache.insert(key, entry, fresh);
         Ok(Answer::Cacheable(signed))
     }
@@ -230,7 +259,92 @@ impl Responder {
     fn hit(&self, entry: &CacheEntry) -> Answer {
         self.metrics.cache_hit();
         self.metrics.cert_status(entry.status);
+        entry.response.mark_served();
         Answer::Cacheable(Arc::clone(&entry.response))
+    }
+
+    /// A cache entry for `cert_id` with a response signed now, stating the
+    /// status of `version` as confirmed at `marker`.
+    fn signed_entry(
+        &self,
+        cert_id: Arc<CertId>,
+        version: Option<i64>,
+        status: SingleStatus,
+        marker: Option<CommitMarker>,
+        now: OffsetDateTime,
+    ) -> Result<CacheEntry, ResponseStatus> {
+        let answer = SingleAnswer {
+            cert_id: &cert_id,
+            status,
+        };
+        let (der, (this_update, next_update)) = self.sign(&[answer], None, now)?;
+        Ok(CacheEntry {
+            version,
+            status,
+            confirmed_at: marker,
+            response: Arc::new(SignedResponse::new(der, this_update, next_update)),
+            cert_id,
+        })
+    }
+
+    /// Re-signs, ahead of time, the cached responses that are a quarter
+    /// through their validity and that a client received since they were
+    /// signed; drops those nobody received that can no longer be served.
+    /// Requests then find a fresh response instead of signing one (issue 6):
+    /// this runs beside them, one signature at a time, holding no lock while
+    /// it signs. It never makes an answer staler: a re-signed response
+    /// states the status read now (or confirmed in the current committed
+    /// state), and replaces its entry only if no request replaced it since.
+    /// An entry the refresher misses (store trouble, a pass that overran)
+    /// is still re-signed by the first request that finds it past half.
+    pub fn refresh(&self, now: OffsetDateTime) -> Refreshed {
+        let max_age = self.max_age;
+        let mut done = Refreshed::default();
+        for (key, entry) in self
+            .cache
+            .due(|e| refresh_due(e.response.this_update, max_age, now))
+        {
+            let expected = Arc::clone(&entry.response);
+            let replacement = if entry.response.was_served() {
+                match self.resigned(entry, now) {
+                    Ok(resigned) => Some(resigned),
+                    Err(_) => {
+                        done.failed += 1;
+                        continue;
+                    }
+                }
+            } else if still_fresh(entry.response.this_update, max_age, now) {
+                // Nobody asked yet; look again at the next pass.
+                continue;
+            } else {
+                None
+            };
+            let resigned = replacement.is_some();
+            if self.cache.replace(key, &expected, replacement) {
+                match resigned {
+                    true => done.resigned += 1,
+                    false => done.dropped += 1,
+                }
+            }
+        }
+        self.metrics.refresh(done.resigned, done.dropped);
+        done
+    }
+
+    /// `entry` signed again with the status current now.
+    fn resigned(
+        &self,
+        entry: CacheEntry,
+        now: OffsetDateTime,
+    ) -> Result<CacheEntry, ResponseStatus> {
+        let marker = self.statuses.commit_marker();
+        let (version, status) = if marker.is_some() && entry.confirmed_at == marker {
+            (entry.version, entry.status)
+        } else {
+            let stored = self.lookup(&entry.cert_id)?;
+            (stored.as_ref().map(|s| s.version), decide(stored))
+        };
+        self.signed_entry(entry.cert_id, version, status, marker, now)
     }
 
     /// A response signed for this request only: it echoes a nonce, or
@@ -551,6 +665,87 @@ mod tests {
             panic!("no nonce: cacheable")
         };
         assert_eq!(signed.this_update, NOW + Duration::minutes(5));
+    }
+
+    fn this_update(answer: &Answer) -> OffsetDateTime {
+        match answer {
+            Answer::Cacheable(signed) => signed.this_update,
+            Answer::Uncacheable { .. } => panic!("no nonce: cacheable"),
+        }
+    }
+
+    #[test]
+    fn the_refresher_re_signs_what_clients_receive_before_half_its_validity() {
+        let f = Fixture::new();
+        let s = serial(1);
+        f.issue(&s);
+        let request = f.request(&[&s], false);
+        f.responder.respond(&request, NOW);
+        assert_eq!(
+            f.responder.refresh(NOW + Duration::minutes(2)),
+            Refreshed::default(),
+            "not yet a quarter through"
+        );
+        let resigned_at = NOW + Duration::minutes(3);
+        assert_eq!(f.responder.refresh(resigned_at).resigned, 1);
+        // Past half the first response's validity, the request finds the
+        // refreshed one: a hit, no signature while the client waits.
+        let late = f.responder.respond(&request, NOW + Duration::minutes(6));
+        assert_eq!(this_update(&late), resigned_at);
+        assert_eq!(f.responder.metrics().cache(), (1, 1));
+        assert_eq!(
+            f.verified(&late).responses[0].cert_status,
+            rasn_ocsp::CertStatus::Good
+        );
+    }
+
+    #[test]
+    fn the_refresher_drops_what_nobody_asked_for_once_it_cannot_be_served() {
+        let f = Fixture::new();
+        let s = serial(1);
+        f.issue(&s);
+        f.responder.respond(&f.request(&[&s], false), NOW);
+        let resigned_at = NOW + Duration::minutes(3);
+        assert_eq!(f.responder.refresh(resigned_at).resigned, 1);
+        // Nobody received the re-signed response: it is not signed again,
+        // and leaves the cache when it could no longer be served.
+        let quarter = resigned_at + Duration::minutes(3);
+        assert_eq!(f.responder.refresh(quarter), Refreshed::default());
+        let half = resigned_at + Duration::minutes(5);
+        assert_eq!(
+            f.responder.refresh(half),
+            Refreshed {
+                dropped: 1,
+                ..Refreshed::default()
+            }
+        );
+        assert!(f.responder.cache.is_empty());
+        let text = f.responder.metrics().render_prometheus();
+        assert!(text.contains("eidca_ocsp_refreshed_total 1\n"), "{text}");
+        assert!(text.contains("eidca_ocsp_refresh_dropped_total 1\n"));
+    }
+
+    #[test]
+    fn a_refreshed_response_states_the_status_committed_before_it() {
+        let f = Fixture::new();
+        let s = serial(1);
+        f.issue(&s);
+        let request = f.request(&[&s], false);
+        f.responder.respond(&request, NOW);
+        f.change(&s, CertStatus::Suspended, NOW + Duration::minutes(1));
+        assert_eq!(f.responder.refresh(NOW + Duration::minutes(3)).resigned, 1);
+        let lookups = f.responder.metrics().store_lookups();
+        let held = f.responder.respond(&request, NOW + Duration::minutes(4));
+        assert!(matches!(
+            f.verified(&held).responses[0].cert_status,
+            rasn_ocsp::CertStatus::Revoked(_)
+        ));
+        assert_eq!(
+            f.responder.metrics().store_lookups(),
+            lookups,
+            "confirmed by the refresher in the current state: no lookup"
+        );
+        assert_eq!(f.responder.metrics().cache(), (1, 1));
     }
 
     #[test]

@@ -54,6 +54,23 @@ pub fn still_fresh(this_update: OffsetDateTime, max_age: Duration, now: OffsetDa
     now >= this_update && now < this_update + max_age / 2
 }
 
+/// Whether the refresher should re-sign a response signed at
+/// `this_update`: a quarter of its validity has passed. With a refresher
+/// that looks every [`refresh_period`] (at most an eighth of `max_age`),
+/// a response in demand is re-signed before half its validity, so requests
+/// never wait for a signature because a response aged.
+pub fn refresh_due(this_update: OffsetDateTime, max_age: Duration, now: OffsetDateTime) -> bool {
+    now < this_update || now >= this_update + max_age / 4
+}
+
+/// How often the refresher looks for responses due: an eighth of their
+/// validity, between 100 ms and one minute.
+pub fn refresh_period(max_age: Duration) -> std::time::Duration {
+    let eighth: Duration = max_age / 8;
+    let period = eighth.clamp(Duration::milliseconds(100), Duration::minutes(1));
+    std::time::Duration::try_from(period).unwrap_or(std::time::Duration::from_secs(60))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,5 +113,31 @@ mod tests {
         assert!(!still_fresh(SINCE, max_age, SINCE + Duration::seconds(300)));
         // A clock that went backwards re-signs rather than serving from the future.
         assert!(!still_fresh(SINCE, max_age, SINCE - Duration::seconds(1)));
+    }
+
+    #[test]
+    fn the_refresher_re_signs_from_a_quarter_of_the_validity_and_looks_eight_times_per_validity() {
+        let max_age = Duration::minutes(10);
+        assert!(!refresh_due(SINCE, max_age, SINCE));
+        assert!(!refresh_due(SINCE, max_age, SINCE + Duration::seconds(149)));
+        assert!(refresh_due(SINCE, max_age, SINCE + Duration::seconds(150)));
+        assert!(refresh_due(SINCE, max_age, SINCE - Duration::seconds(1)));
+        // Due at a quarter, looked at every eighth: re-signed by 3/8, before half.
+        assert_eq!(
+            refresh_period(Duration::minutes(4)),
+            std::time::Duration::from_secs(30)
+        );
+        assert_eq!(
+            refresh_period(Duration::seconds(1)),
+            std::time::Duration::from_millis(125)
+        );
+        assert_eq!(
+            refresh_period(Duration::milliseconds(200)),
+            std::time::Duration::from_millis(100)
+        );
+        assert_eq!(
+            refresh_period(Duration::days(7)),
+            std::time::Duration::from_secs(60)
+        );
     }
 }
