@@ -8,7 +8,7 @@
 //! the delegated responder key ([`response`]). It never writes the store.
 //! A cached response whose version was confirmed in the store's current
 //! committed state ([`commits`]: nothing committed since) is served without
-//! a lookup; so the hot path is one `pread` of SQLite's WAL-index header and
+//! a lookup; so the hot path is a read of SQLite's WAL-index header (mapped) and
 //! a memory copy, and one indexed lookup per certificate after any commit.
 //! HTTP lives in `http::ocsp`; this module knows nothing of it.
 
