@@ -116,22 +116,38 @@ pub struct CacheEntry {
     pub cert_id: Arc<CertId>,
 }
 
-type Shard = RwLock<HashMap<CacheKey, CacheEntry>>;
+/// What a lookup found for a CertID, and the committed state it was found
+/// in: answers signed per request (nonce, several CertIDs) take the status
+/// from here while nothing is committed, as cached answers do, instead of
+/// a lookup each.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfirmedStatus {
+    pub status: SingleStatus,
+    pub confirmed_at: CommitMarker,
+}
 
-/// Signed responses by CertID.
+type Shard<V> = RwLock<HashMap<CacheKey, V>>;
+
+/// A bounded map by CertID, split into shards each behind its own lock.
 #[derive(Debug)]
-pub struct ResponseCache {
-    shards: Box<[Shard]>,
+pub struct ShardedCache<V> {
+    shards: Box<[Shard<V>]>,
     per_shard: usize,
 }
 
-impl Default for ResponseCache {
+/// Signed responses by CertID.
+pub type ResponseCache = ShardedCache<CacheEntry>;
+
+/// Statuses confirmed in a committed state, by CertID.
+pub type StatusMemo = ShardedCache<ConfirmedStatus>;
+
+impl<V: Clone> Default for ShardedCache<V> {
     fn default() -> Self {
         Self::with_capacity(CAPACITY)
     }
 }
 
-impl ResponseCache {
+impl<V: Clone> ShardedCache<V> {
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Shard::default()).collect(),
@@ -142,13 +158,13 @@ impl ResponseCache {
     /// The shard is picked by the serial's last octet, without hashing: our
     /// serials are random, and a client that crafts serials to crowd one
     /// shard only makes its own requests share a lock.
-    fn shard(&self, key: &CacheKey) -> &Shard {
+    fn shard(&self, key: &CacheKey) -> &Shard<V> {
         let octet = key.serial_der.last().copied().unwrap_or_default();
         &self.shards[usize::from(octet) % self.shards.len()]
     }
 
     /// The entry for `key`, if any (whatever its version: the caller decides).
-    pub fn get(&self, key: &CacheKey) -> Option<CacheEntry> {
+    pub fn get(&self, key: &CacheKey) -> Option<V> {
         let shard = self.shard(key).read().unwrap_or_else(|p| p.into_inner());
         shard.get(key).cloned()
     }
@@ -156,7 +172,7 @@ impl ResponseCache {
     /// Stores an entry. When the shard is full, entries that `keep` rejects
     /// (stale ones) go first, then an arbitrary one: a lost entry costs one
     /// signature later, never a wrong answer.
-    pub fn insert(&self, key: CacheKey, entry: CacheEntry, keep: impl Fn(&CacheEntry) -> bool) {
+    pub fn insert(&self, key: CacheKey, entry: V, keep: impl Fn(&V) -> bool) {
         let mut shard = self.shard(&key).write().unwrap_or_else(|p| p.into_inner());
         if shard.len() >= self.per_shard && !shard.contains_key(&key) {
             shard.retain(|_, e| keep(e));
@@ -168,6 +184,20 @@ impl ResponseCache {
         shard.insert(key, entry);
     }
 
+    /// Entries held now.
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.read().unwrap_or_else(|p| p.into_inner()).len())
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl ResponseCache {
     /// A snapshot of the entries `due` selects, taken one shard at a time
     /// under its read lock, so that requests are never held up for longer
     /// than one shard's scan and never by a signature.
@@ -205,18 +235,6 @@ impl ResponseCache {
             };
         }
         unchanged
-    }
-
-    /// Entries held now.
-    pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.read().unwrap_or_else(|p| p.into_inner()).len())
-            .sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

@@ -31,7 +31,7 @@ use crate::ca::{CaCertificate, CaError, CaKeyPair};
 use crate::config::Config;
 use crate::store::certificates::StatusVersion;
 use crate::store::{Store, StoreError};
-use cache::{CacheEntry, CacheKey, ResponseCache, SignedResponse};
+use cache::{CacheEntry, CacheKey, ConfirmedStatus, ResponseCache, SignedResponse, StatusMemo};
 use commits::CommitMarker;
 use lookup::StatusReader;
 use metrics::Metrics;
@@ -138,6 +138,8 @@ pub struct Responder {
     signer: ResponseSigner,
     statuses: StatusReader,
     cache: ResponseCache,
+    /// Statuses that answers signed per request looked up.
+    confirmed: StatusMemo,
     metrics: Metrics,
     max_age: Duration,
     max_cert_ids: usize,
@@ -179,6 +181,7 @@ impl Responder {
             signer: ResponseSigner::new(key),
             statuses,
             cache: ResponseCache::default(),
+            confirmed: StatusMemo::default(),
             metrics: Metrics::default(),
             max_age,
             max_cert_ids,
@@ -374,20 +377,34 @@ impl Responder {
         })
     }
 
-    /// A CertID's status now: what a cached response says if it was
-    /// confirmed in the current committed state, else one indexed lookup.
+    /// A CertID's status now: what a cached response or an earlier lookup
+    /// says if it was confirmed in the current committed state, else one
+    /// indexed lookup (remembered for the next answer until a commit).
     fn current_status(
         &self,
         cert_id: &CertId,
         marker: Option<CommitMarker>,
     ) -> Result<SingleStatus, ResponseStatus> {
-        let confirmed = marker
-            .and_then(|_| self.cache.get(&cache_key(cert_id)))
-            .filter(|e| e.confirmed_at == marker);
-        match confirmed {
-            Some(entry) => Ok(entry.status),
-            None => Ok(decide(self.lookup(cert_id)?)),
+        let key = cache_key(cert_id);
+        let Some(marker) = marker else {
+            return Ok(decide(self.lookup(cert_id)?));
+        };
+        let cached = self.cache.get(&key);
+        if let Some(entry) = cached.filter(|e| e.confirmed_at == Some(marker)) {
+            return Ok(entry.status);
         }
+        let remembered = self.confirmed.get(&key);
+        if let Some(known) = remembered.filter(|c| c.confirmed_at == marker) {
+            return Ok(known.status);
+        }
+        let status = decide(self.lookup(cert_id)?);
+        let confirmed = ConfirmedStatus {
+            status,
+            confirmed_at: marker,
+        };
+        self.confirmed
+            .insert(key, confirmed, |c| c.confirmed_at == marker);
+        Ok(status)
     }
 
     /// A store failure is transient (the database is busy or being
@@ -810,6 +827,32 @@ mod tests {
             f.verified(&held).responses[0].cert_status,
             rasn_ocsp::CertStatus::Revoked(_)
         ));
+    }
+
+    #[test]
+    fn nonce_answers_look_a_status_up_once_per_commit() {
+        let f = Fixture::new();
+        let s = serial(1);
+        f.issue(&s);
+        let nonce = f.request(&[&s], true);
+        for _ in 0..3 {
+            f.responder.respond(&nonce, NOW);
+        }
+        assert_eq!(f.responder.metrics().store_lookups(), 1);
+        f.change(&s, CertStatus::Suspended, NOW);
+        for _ in 0..3 {
+            let held = f.responder.respond(&nonce, NOW);
+            assert!(matches!(
+                f.verified(&held).responses[0].cert_status,
+                rasn_ocsp::CertStatus::Revoked(_)
+            ));
+        }
+        assert_eq!(f.responder.metrics().store_lookups(), 2);
+        assert_eq!(
+            f.responder.metrics().cache(),
+            (0, 0),
+            "nothing signed to keep"
+        );
     }
 
     #[test]
