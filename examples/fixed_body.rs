@@ -46,7 +46,8 @@ fn main() -> std::io::Result<()> {
             .route("/ocsp-shaped", get(ocsp_shaped))
             .route("/", get(fixed).post(fixed))
             .route("/{*path}", get(fixed).post(fixed));
-        eidca::http::connections::serve(listener, router, std::future::pending()).await;
+        let shortcut = eidca::http::connections::no_shortcut;
+        eidca::http::connections::serve(listener, router, shortcut, std::future::pending()).await;
         Ok(())
     })
 }

@@ -682,3 +682,33 @@ fn responses_in_demand_are_re_signed_in_the_background_before_half_their_validit
         "only the first request waited for a signature"
     );
 }
+
+#[test]
+fn head_and_other_methods_on_ocsp_paths_get_the_routers_answers() {
+    let f = Fixture::new();
+    let client = http();
+    let url = f
+        .server
+        .url(&format!("/ocsp/{}", STANDARD.encode(f.request_der(false))));
+    let get = client.get(&url).send().unwrap();
+    let head = client.head(&url).send().unwrap();
+    assert_eq!(head.status(), 200);
+    for name in ["content-type", "cache-control", "etag", "content-length"] {
+        assert_eq!(header(&head, name), header(&get, name), "{name}");
+    }
+    assert!(head.bytes().unwrap().is_empty());
+    for (method, path) in [
+        (reqwest::Method::PUT, "/ocsp"),
+        (reqwest::Method::DELETE, "/ocsp/"),
+        (reqwest::Method::POST, "/ocsp/MAA="),
+    ] {
+        let answer = client
+            .request(method.clone(), f.server.url(path))
+            .send()
+            .unwrap();
+        assert_eq!(answer.status(), 405, "{method} {path}");
+        assert!(answer.headers().get("allow").is_some(), "{method} {path}");
+    }
+    let elsewhere = client.get(f.server.url("/ocspx")).send().unwrap();
+    assert_eq!(elsewhere.status(), 404);
+}

@@ -9,17 +9,34 @@
 //! [`HEADER_READ_TIMEOUT`], including idle keep-alive connections; the
 //! handlers bound the body read themselves.
 
+use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::ConnectInfo;
+use axum::response::Response;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
+
+/// The answer to a request taken ahead of the router.
+pub type Shortcut = Pin<Box<dyn Future<Output = Response> + Send>>;
+
+/// Requests are `hyper::Request`s with their body as it arrives.
+pub type Request = hyper::Request<Incoming>;
+
+/// For a server whose every request goes through the router.
+#[expect(
+    clippy::result_large_err,
+    reason = "a declined request moves back whole; boxing it would allocate per request"
+)]
+pub fn no_shortcut(request: Request) -> Result<Shortcut, Request> {
+    Err(request)
+}
 
 /// How long a client has to send a complete request head, counted from the
 /// moment the server starts waiting for one.
@@ -34,8 +51,15 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets open
 /// connections finish for a short grace period. Handlers can extract the
-/// peer's address as `ConnectInfo<SocketAddr>`.
-pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()>) {
+/// peer's address as `ConnectInfo<SocketAddr>`. `shortcut` sees every
+/// request first and may answer it itself (returning the answer), without
+/// the router's matching, extensions and layers; else it hands it back.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shortcut: impl Fn(Request) -> Result<Shortcut, Request> + Clone + Send + Sync + 'static,
+    shutdown: impl Future<Output = ()>,
+) {
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
@@ -56,13 +80,21 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
         };
         // Responses are written whole; waiting for more (Nagle) only adds latency.
         let _ = stream.set_nodelay(true);
-        // What `into_make_service_with_connect_info` would give handlers.
-        let service = TowerToHyperService::new(router.clone().map_request(
-            move |mut request: Request<Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                request
-            },
-        ));
+        let (router, shortcut) = (router.clone(), shortcut.clone());
+        let service = hyper::service::service_fn(move |request: Request| {
+            let taken = shortcut(request);
+            let router = router.clone();
+            async move {
+                match taken {
+                    Ok(answer) => Ok::<_, Infallible>(answer.await),
+                    Err(mut request) => {
+                        // What `into_make_service_with_connect_info` would give handlers.
+                        request.extensions_mut().insert(ConnectInfo(peer));
+                        router.oneshot(request).await
+                    }
+                }
+            }
+        });
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(e) = connection.await {

@@ -109,7 +109,8 @@ pub fn router(app: Arc<App>) -> Router {
     // lock, a timer and a shared semaphore per request would cost more than
     // the answer (BENCHMARKS.md). It counts in its own metrics, its handler
     // never waits on a writer, and the header-read timeout and its 64 KiB
-    // body limit bound what a client can hold.
+    // body limit bound what a client can hold. Its GETs and POSTs do not even
+    // reach the router (`ocsp::shortcut`); the routes answer the rest.
     limited.merge(ocsp::routes()).with_state(app)
 }
 
@@ -153,7 +154,8 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         let bound = listener.local_addr()?;
         eprintln!("eidca listening on http://{bound}");
         // Not axum::serve: it has no header-read timeout (see `connections`).
-        connections::serve(listener, router(app), shutdown_signal()).await;
+        let shortcut = ocsp::shortcut(Arc::clone(&app));
+        connections::serve(listener, router(app), shortcut, shutdown_signal()).await;
         publisher.abort();
         refresher.abort();
         tracing::info!("requests finished; closing the store");
