@@ -86,10 +86,16 @@ wait_ready() {
 # The OpenSSL 3.0 responder handles one connection at a time and spins at
 # 100 % CPU for ever once a client connects and closes without a request,
 # which is what wrk does with its idle connections when a run ends. So it
-# is restarted before every run (RESTART in measure).
+# is started before each of its runs (RESTART) and stopped right after
+# (STOP): left spinning, it would take one of the two cores from every
+# other figure.
 OPENSSL_PID=
-start_openssl() {
+stop_openssl() {
   [ -n "$OPENSSL_PID" ] && kill "$OPENSSL_PID" 2>/dev/null && wait "$OPENSSL_PID" 2>/dev/null || true
+  OPENSSL_PID=
+}
+start_openssl() {
+  stop_openssl
   # -port takes a port only: it listens on every address.
   openssl ocsp -index "$BENCH_DIR/index.txt" -port $OPENSSL_PORT -CA "$KEYS/issuing-ca.crt" \
     -rsigner "$KEYS/ocsp-responder.crt" -rkey "$KEYS/ocsp-responder.key" -nmin 10 \
@@ -110,25 +116,30 @@ O=http://127.0.0.1:$OPENSSL_PORT
 
 # The figures: label, the server's PID variable, a command before each run
 # (the OpenSSL peer must be restarted), wrk's script arguments.
-SCENARIOS=8
+SCENARIOS=9
 scenario() {
   RESTART=true
+  STOP=true
+  CEIL=
   case $1 in
     0) LABEL="fixed 300-byte body, static GET (ceiling)"; PID_VAR=FIXED_PID
        ARGS=(-s static.lua "$F/") ;;
     1) LABEL="fixed 300-byte body, GET round robin (ceiling)"; PID_VAR=FIXED_PID
        ARGS=(-s get.lua "$F/" -- "$BENCH_DIR/get.txt") ;;
-    2) LABEL="fixed OCSP-shaped answer (890 bytes, 5 headers), static GET"; PID_VAR=FIXED_PID
-       ARGS=(-s static.lua "$F/ocsp-shaped") ;;
-    3) LABEL="eidca cached GET, one URL"; PID_VAR=EIDCA_PID
+    2) LABEL="fixed 300-byte body, POST round robin (ceiling)"; PID_VAR=FIXED_PID
+       ARGS=(-s post.lua "$F/" -- "$BENCH_DIR/post.txt") ;;
+    3) LABEL="fixed OCSP-shaped answer (890 bytes, 5 headers), static GET"; PID_VAR=FIXED_PID
+       ARGS=(-s static.lua "$F/ocsp-shaped"); CEIL=0 ;;
+    4) LABEL="eidca cached GET, one URL"; PID_VAR=EIDCA_PID; CEIL=0
        ARGS=(-s static.lua "$E$(head -1 "$BENCH_DIR/get.txt")") ;;
-    4) LABEL="eidca cached GET, $SAMPLE serials round robin"; PID_VAR=EIDCA_PID
+    5) LABEL="eidca cached GET, $SAMPLE serials round robin"; PID_VAR=EIDCA_PID; CEIL=1
        ARGS=(-s get.lua "$E/" -- "$BENCH_DIR/get.txt") ;;
-    5) LABEL="eidca cached POST, $SAMPLE serials round robin"; PID_VAR=EIDCA_PID
+    6) LABEL="eidca cached POST, $SAMPLE serials round robin"; PID_VAR=EIDCA_PID; CEIL=2
        ARGS=(-s post.lua "$E/ocsp" -- "$BENCH_DIR/post.txt") ;;
-    6) LABEL="eidca nonce POST (signed per request)"; PID_VAR=EIDCA_PID
+    7) LABEL="eidca nonce POST (signed per request)"; PID_VAR=EIDCA_PID
        ARGS=(-s post.lua "$E/ocsp" -- "$BENCH_DIR/post-nonce.txt") ;;
-    7) LABEL="openssl ocsp -index, POST (peer)"; PID_VAR=OPENSSL_PID; RESTART=start_openssl
+    8) LABEL="openssl ocsp -index, POST (peer)"; PID_VAR=OPENSSL_PID; RESTART=start_openssl
+       STOP=stop_openssl
        ARGS=(-s post.lua "$O/" -- "$BENCH_DIR/post.txt") ;;
   esac
 }
@@ -142,6 +153,7 @@ results=$BENCH_DIR/results.txt
 for s in $(seq 0 $((SCENARIOS - 1))); do
   scenario "$s"; $RESTART
   wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "${ARGS[@]}" >/dev/null
+  $STOP
 done
 for _ in $(seq "$RUNS"); do
   for s in $(seq 0 $((SCENARIOS - 1))); do
@@ -149,6 +161,7 @@ for _ in $(seq "$RUNS"); do
     before=$(cpu_ticks "${!PID_VAR}")
     result=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" "${ARGS[@]}" | grep '^RESULT')
     echo "$s $result $(($(cpu_ticks "${!PID_VAR}") - before))" >>"$results"
+    $STOP
   done
 done
 
@@ -157,17 +170,25 @@ done
 # other processes does not inflate it, unlike the rates).
 echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, median of $RUNS interleaved runs; $COUNT certificates; $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| what | req/s | p50 µs | p99 µs | errors | server CPU µs/req | runs (req/s) |"
-echo "|---|---:|---:|---:|---:|---:|---|"
+echo "| what | req/s | of its ceiling | p50 µs | p99 µs | errors | server CPU µs/req | runs (req/s) |"
+echo "|---|---:|---:|---:|---:|---:|---:|---|"
+# The ceiling of a figure is the fixed body asked for the same way (one URL,
+# the same URLs round robin, the same POST bodies), so that wrk's own cost
+# per request is the same on both sides of the ratio.
+declare -A MEDIAN
 for s in $(seq 0 $((SCENARIOS - 1))); do
   scenario "$s"
   # Fields: scenario RESULT req/s p50 p99 errors requests ticks.
-  awk -v s="$s" '$1 == s' "$results" | sort -k3 -n | awk -v label="$LABEL" '
+  MEDIAN[$s]=$(awk -v s="$s" '$1 == s { print $3 }' "$results" | sort -n |
+    awk '{ r[NR] = $1 } END { print r[int((NR + 1) / 2)] }')
+  awk -v s="$s" '$1 == s' "$results" | sort -k3 -n |
+    awk -v label="$LABEL" -v ceiling="${CEIL:+${MEDIAN[$CEIL]}}" '
     { rps[NR] = $3; p50[NR] = $4; p99[NR] = $5; errors += $6; requests += $7; ticks += $8
       all = all " " $3 }
     END {
       m = int((NR + 1) / 2)
-      printf "| %s | %d | %.0f | %.0f | %d | %.1f | %s |\n", label, rps[m], p50[m], p99[m],
-        errors, ticks * 10000 / requests, all
+      ratio = ceiling ? sprintf("%.0f %%", 100 * rps[m] / ceiling) : ""
+      printf "| %s | %d | %s | %.0f | %.0f | %d | %.1f | %s |\n", label, rps[m], ratio,
+        p50[m], p99[m], errors, ticks * 10000 / requests, all
     }'
 done
