@@ -143,6 +143,9 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         let refresher = tokio::spawn(crate::ocsp::refresh_forever(Arc::clone(&ocsp), move || {
             clock.now()
         }));
+        // Held here to the end, so that the store closes after everything
+        // else: see below.
+        let store_owner = Arc::clone(&authority);
         let app = Arc::new(App::new(authority, ocsp));
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
@@ -158,7 +161,14 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         connections::serve(listener, router(app), shortcut, shutdown_signal()).await;
         publisher.abort();
         refresher.abort();
+        // Both hold the store or the responder; wait until they let go.
+        let _ = tokio::join!(publisher, refresher);
         tracing::info!("requests finished; closing the store");
+        // The last connection to close checkpoints the WAL and deletes it,
+        // but only a read-write one can: so the responder's read-only
+        // connections (gone with the router and the refresher) close
+        // before the store's own.
+        drop(store_owner);
         Ok::<(), ServeError>(())
     })?;
     // Dropping the runtime waits for blocking tasks (store writes) still running.

@@ -78,7 +78,7 @@ impl CommitWatch {
         let shm = match self.shm.get() {
             Some(header) => header,
             None => {
-                let header = SharedHeader::map(&File::open(&self.shm_path).ok()?)?;
+                let header = SharedHeader::map(File::open(&self.shm_path).ok()?)?;
                 self.shm.get_or_init(|| header)
             }
         };
@@ -94,6 +94,11 @@ impl CommitWatch {
 #[derive(Debug)]
 struct SharedHeader {
     words: NonNull<AtomicU32>,
+    /// Kept open for as long as the mapping: closing any descriptor of the
+    /// `-shm` file releases every POSIX lock this process holds on it,
+    /// SQLite's own included (fcntl(2)), which would let another process
+    /// believe that nobody has the database open.
+    _file: File,
 }
 
 // SAFETY: the mapping is read only through atomic loads, which any thread
@@ -109,7 +114,7 @@ impl SharedHeader {
     /// Maps the header of an open `-shm` file, or `None` if the file is too
     /// short to hold one yet (SQLite creates it at 3 octets and grows it) or
     /// cannot be mapped.
-    fn map(file: &File) -> Option<Self> {
+    fn map(file: File) -> Option<Self> {
         let long_enough = file.metadata().ok()?.len() >= 2 * HEADER_LEN as u64;
         if !long_enough {
             return None;
@@ -129,8 +134,7 @@ impl SharedHeader {
         if address == libc::MAP_FAILED {
             return None;
         }
-        // The mapping outlives the descriptor (POSIX), so `file` may close.
-        NonNull::new(address.cast()).map(|words| Self { words })
+        NonNull::new(address.cast()).map(|words| Self { words, _file: file })
     }
 
     /// Both header copies, the first read before the second. SQLite writes
