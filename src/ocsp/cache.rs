@@ -13,7 +13,9 @@
 //! lock; signing happens outside every lock; an entry is an `Arc`, so a hit
 //! costs a reference count and the body is sent without copying.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -126,28 +128,72 @@ pub struct ConfirmedStatus {
     pub confirmed_at: CommitMarker,
 }
 
-type Shard<V> = RwLock<HashMap<CacheKey, V>>;
+type Shard<K, V> = RwLock<HashMap<K, V>>;
 
-/// A bounded map by CertID, split into shards each behind its own lock.
+/// Which shard a key lives in: one of its octets, without hashing. Our
+/// serials are random, and a client that crafts keys to crowd one shard
+/// only makes its own requests share a lock.
+pub trait ShardKey {
+    fn shard_octet(&self) -> u8;
+}
+
+impl ShardKey for CacheKey {
+    /// The serial's last octet.
+    fn shard_octet(&self) -> u8 {
+        self.serial_der.last().copied().unwrap_or_default()
+    }
+}
+
+impl ShardKey for [u8] {
+    /// The last octet (of a request: its serial's, as a rule).
+    fn shard_octet(&self) -> u8 {
+        self.last().copied().unwrap_or_default()
+    }
+}
+
+impl ShardKey for Box<[u8]> {
+    fn shard_octet(&self) -> u8 {
+        (**self).shard_octet()
+    }
+}
+
+/// A bounded map split into shards, each behind its own lock.
 #[derive(Debug)]
-pub struct ShardedCache<V> {
-    shards: Box<[Shard<V>]>,
+pub struct ShardedCache<K, V> {
+    shards: Box<[Shard<K, V>]>,
     per_shard: usize,
 }
 
 /// Signed responses by CertID.
-pub type ResponseCache = ShardedCache<CacheEntry>;
+pub type ResponseCache = ShardedCache<CacheKey, CacheEntry>;
 
 /// Statuses confirmed in a committed state, by CertID.
-pub type StatusMemo = ShardedCache<ConfirmedStatus>;
+pub type StatusMemo = ShardedCache<CacheKey, ConfirmedStatus>;
 
-impl<V: Clone> Default for ShardedCache<V> {
+/// The CertID of requests answered from the response cache, by their DER:
+/// decoding is a pure function of the octets, so a request seen before
+/// needs no second decoding (it was most of a cached answer's work).
+pub type KnownRequests = ShardedCache<Box<[u8]>, Arc<KnownRequest>>;
+
+/// What a request for a cacheable answer decoded to: its only CertID (no
+/// nonce) and that CertID's cache key.
+#[derive(Debug)]
+pub struct KnownRequest {
+    pub cert_id: CertId,
+    pub key: CacheKey,
+}
+
+/// Requests remembered at most: a quarter of the responses, as a request
+/// with its decoded CertID takes about a third of a response's memory.
+pub const KNOWN_REQUESTS: usize = CAPACITY / 4;
+
+impl<K: Eq + Hash + ShardKey + Clone, V: Clone> Default for ShardedCache<K, V> {
     fn default() -> Self {
         Self::with_capacity(CAPACITY)
     }
 }
 
-impl<V: Clone> ShardedCache<V> {
+impl<K: Eq + Hash + ShardKey + Clone, V: Clone> ShardedCache<K, V> {
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Shard::default()).collect(),
@@ -155,16 +201,16 @@ impl<V: Clone> ShardedCache<V> {
         }
     }
 
-    /// The shard is picked by the serial's last octet, without hashing: our
-    /// serials are random, and a client that crafts serials to crowd one
-    /// shard only makes its own requests share a lock.
-    fn shard(&self, key: &CacheKey) -> &Shard<V> {
-        let octet = key.serial_der.last().copied().unwrap_or_default();
-        &self.shards[usize::from(octet) % self.shards.len()]
+    fn shard<Q: ShardKey + ?Sized>(&self, key: &Q) -> &Shard<K, V> {
+        &self.shards[usize::from(key.shard_octet()) % self.shards.len()]
     }
 
     /// The entry for `key`, if any (whatever its version: the caller decides).
-    pub fn get(&self, key: &CacheKey) -> Option<V> {
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + Hash + ShardKey + ?Sized,
+    {
         let shard = self.shard(key).read().unwrap_or_else(|p| p.into_inner());
         shard.get(key).cloned()
     }
@@ -172,7 +218,7 @@ impl<V: Clone> ShardedCache<V> {
     /// Stores an entry. When the shard is full, entries that `keep` rejects
     /// (stale ones) go first, then an arbitrary one: a lost entry costs one
     /// signature later, never a wrong answer.
-    pub fn insert(&self, key: CacheKey, entry: V, keep: impl Fn(&V) -> bool) {
+    pub fn insert(&self, key: K, entry: V, keep: impl Fn(&V) -> bool) {
         let mut shard = self.shard(&key).write().unwrap_or_else(|p| p.into_inner());
         if shard.len() >= self.per_shard && !shard.contains_key(&key) {
             shard.retain(|_, e| keep(e));

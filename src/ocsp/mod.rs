@@ -31,7 +31,10 @@ use crate::ca::{CaCertificate, CaError, CaKeyPair};
 use crate::config::Config;
 use crate::store::certificates::StatusVersion;
 use crate::store::{Store, StoreError};
-use cache::{CacheEntry, CacheKey, ConfirmedStatus, ResponseCache, SignedResponse, StatusMemo};
+use cache::{
+    CacheEntry, CacheKey, ConfirmedStatus, KnownRequest, KnownRequests, ResponseCache,
+    SignedResponse, StatusMemo,
+};
 use commits::CommitMarker;
 use lookup::StatusReader;
 use metrics::Metrics;
@@ -140,6 +143,8 @@ pub struct Responder {
     cache: ResponseCache,
     /// Statuses that answers signed per request looked up.
     confirmed: StatusMemo,
+    /// Requests answered from the cache, decoded.
+    known: KnownRequests,
     metrics: Metrics,
     max_age: Duration,
     max_cert_ids: usize,
@@ -182,6 +187,7 @@ impl Responder {
             statuses,
             cache: ResponseCache::default(),
             confirmed: StatusMemo::default(),
+            known: KnownRequests::with_capacity(cache::KNOWN_REQUESTS),
             metrics: Metrics::default(),
             max_age,
             max_cert_ids,
@@ -195,16 +201,36 @@ impl Responder {
     /// Answers a DER OCSPRequest at `now`. Never fails: every problem is an
     /// OCSP error status.
     pub fn respond(&self, request_der: &[u8], now: OffsetDateTime) -> Answer {
-        let answer = match request::decode(request_der, &self.issuer, self.max_cert_ids) {
-            Err(e) => Answer::error(e.status()),
-            Ok(req) => match (&req.nonce, &req.cert_ids[..]) {
-                (None, [cert_id]) => self.answer_from_cache(cert_id, now),
-                (nonce, cert_ids) => self.answer_fresh(cert_ids, nonce.as_ref(), now),
-            }
-            .unwrap_or_else(Answer::error),
-        };
+        let answer = match self.known.get(request_der) {
+            Some(known) => self.answer_from_cache(&known, now),
+            None => self.decode_and_answer(request_der, now),
+        }
+        .unwrap_or_else(Answer::error);
         self.metrics.response(answer.status());
         answer
+    }
+
+    /// Answers a request not seen before (or forgotten), remembering its
+    /// decoding if its answer is one the cache can hold.
+    fn decode_and_answer(
+        &self,
+        request_der: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Answer, ResponseStatus> {
+        let request = request::decode(request_der, &self.issuer, self.max_cert_ids)
+            .map_err(|e| e.status())?;
+        match (&request.nonce, &request.cert_ids[..]) {
+            (None, [cert_id]) => {
+                let known = Arc::new(KnownRequest {
+                    key: cache_key(cert_id),
+                    cert_id: cert_id.clone(),
+                });
+                self.known
+                    .insert(request_der.into(), Arc::clone(&known), |_| true);
+                self.answer_from_cache(&known, now)
+            }
+            (nonce, cert_ids) => self.answer_fresh(cert_ids, nonce.as_ref(), now),
+        }
     }
 
     /// Answers with an error status without looking at the request (it was
@@ -221,16 +247,16 @@ impl Responder {
     /// Otherwise a new response is signed and cached.
     fn answer_from_cache(
         &self,
-        cert_id: &CertId,
+        known: &KnownRequest,
         now: OffsetDateTime,
     ) -> Result<Answer, ResponseStatus> {
+        let (cert_id, key) = (&known.cert_id, &known.key);
         // Read before the lookup: any version read afterwards is at least as
         // new as the state this marker names.
         let marker = self.statuses.commit_marker();
-        let key = cache_key(cert_id);
         let max_age = self.max_age;
         let fresh = |e: &CacheEntry| still_fresh(e.response.this_update, max_age, now);
-        let cached = self.cache.get(&key).filter(fresh);
+        let cached = self.cache.get(key).filter(fresh);
         if let Some(entry) = cached
             .as_ref()
             .filter(|e| marker.is_some() && e.confirmed_at == marker)
@@ -246,7 +272,7 @@ impl Responder {
                 confirmed_at: marker,
                 ..entry.clone()
             };
-            self.cache.insert(key, confirmed, fresh);
+            self.cache.insert(key.clone(), confirmed, fresh);
             return Ok(self.hit(&entry));
         }
         self.metrics.cache_miss();
@@ -255,7 +281,7 @@ impl Responder {
         let entry = self.signed_entry(Arc::new(cert_id.clone()), version, status, marker, now)?;
         let signed = Arc::clone(&entry.response);
         signed.mark_served();
-        self.cache.insert(key, entry, fresh);
+        self.cache.insert(key.clone(), entry, fresh);
         Ok(Answer::Cacheable(signed))
     }
 
