@@ -35,8 +35,13 @@ impl Fixture {
     }
 
     fn on(ca: TestCa) -> Self {
+        Self::serving(ca, &[])
+    }
+
+    /// `eidca serve` with `env` on `ca`, which gets a certificate first.
+    fn serving(ca: TestCa, env: &[(&str, &str)]) -> Self {
         let serial = issue(&ca, "TP03000001");
-        let server = ca.serve(&[]);
+        let server = ca.serve(env);
         let issuer = path(&ca.issuing_cert()).to_owned();
         let root = path(&ca.root_cert()).to_owned();
         Fixture {
@@ -50,6 +55,18 @@ impl Fixture {
 
     fn url(&self) -> String {
         self.server.url("/ocsp")
+    }
+
+    /// The GET URL of a request without nonce for our serial.
+    fn get_url(&self) -> String {
+        let request = STANDARD.encode(self.request_der(false));
+        self.server.url(&format!("/ocsp/{request}"))
+    }
+
+    /// The text of `/metrics`.
+    fn metrics(&self, client: &reqwest::blocking::Client) -> String {
+        let response = client.get(self.server.url("/metrics")).send().unwrap();
+        response.text().unwrap()
     }
 
     fn file(&self, name: &str) -> PathBuf {
@@ -435,9 +452,7 @@ fn pkilint_finds_no_error_in_good_revoked_and_unknown_responses() {
 fn get_answers_carry_rfc5019_caching_headers_304_and_never_a_stale_etag() {
     let f = Fixture::new();
     let client = http();
-    let url = f
-        .server
-        .url(&format!("/ocsp/{}", STANDARD.encode(f.request_der(false))));
+    let url = f.get_url();
     let first = client.get(&url).send().unwrap();
     let cache_control = header(&first, "cache-control");
     let max_age: i64 = cache_control
@@ -594,19 +609,12 @@ fn stalled_clients_are_cut_off_and_hold_up_nobody() {
 fn metrics_count_ocsp_answers_cache_use_and_signatures() {
     let f = Fixture::new();
     let client = http();
-    let url = f
-        .server
-        .url(&format!("/ocsp/{}", STANDARD.encode(f.request_der(false))));
+    let url = f.get_url();
     for _ in 0..3 {
         assert_eq!(client.get(&url).send().unwrap().status(), 200);
     }
     client.get(f.server.url("/ocsp/AAAA")).send().unwrap();
-    let metrics = client
-        .get(f.server.url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = f.metrics(&client);
     for line in [
         "eidca_ocsp_responses_total{status=\"successful\"} 3",
         "eidca_ocsp_responses_total{status=\"malformedRequest\"} 1",
@@ -632,22 +640,11 @@ fn counter(metrics: &str, name: &str) -> u64 {
 
 #[test]
 fn responses_in_demand_are_re_signed_in_the_background_before_half_their_validity() {
-    let ca = TestCa::new();
-    let serial = issue(&ca, "TP03000001");
     // Answers valid 4 s: due for refresh at 1 s, looked at every 0.5 s,
     // past half at 2 s.
-    let server = ca.serve(&[("EIDCA_OCSP_MAX_AGE", "4s")]);
-    let f = Fixture {
-        issuer: path(&ca.issuing_cert()).to_owned(),
-        root: path(&ca.root_cert()).to_owned(),
-        ca,
-        server,
-        serial,
-    };
+    let f = Fixture::serving(TestCa::new(), &[("EIDCA_OCSP_MAX_AGE", "4s")]);
     let client = http();
-    let url = f
-        .server
-        .url(&format!("/ocsp/{}", STANDARD.encode(f.request_der(false))));
+    let url = f.get_url();
     let started = std::time::Instant::now();
     let mut last_modified = Vec::new();
     while started.elapsed() < std::time::Duration::from_secs(5) {
@@ -665,12 +662,7 @@ fn responses_in_demand_are_re_signed_in_the_background_before_half_their_validit
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    let metrics = client
-        .get(f.server.url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = f.metrics(&client);
     assert!(
         last_modified.len() >= 3,
         "re-signed along the way: {last_modified:?}"
@@ -687,9 +679,7 @@ fn responses_in_demand_are_re_signed_in_the_background_before_half_their_validit
 fn head_and_other_methods_on_ocsp_paths_get_the_routers_answers() {
     let f = Fixture::new();
     let client = http();
-    let url = f
-        .server
-        .url(&format!("/ocsp/{}", STANDARD.encode(f.request_der(false))));
+    let url = f.get_url();
     let get = client.get(&url).send().unwrap();
     let head = client.head(&url).send().unwrap();
     assert_eq!(head.status(), 200);
