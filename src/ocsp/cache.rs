@@ -115,7 +115,7 @@ pub struct CacheEntry {
     pub confirmed_at: Option<CommitMarker>,
     pub response: Arc<SignedResponse>,
     /// The CertID answered, for re-signing without a request.
-    pub cert_id: Arc<CertId>,
+    pub request: Arc<KnownRequest>,
 }
 
 /// What a lookup found for a CertID, and the committed state it was found
@@ -310,11 +310,17 @@ mod tests {
             status: SingleStatus::Good,
             confirmed_at: None,
             response: Arc::new(SignedResponse::new(b"der".to_vec(), t, t)),
-            cert_id: Arc::new(CertId {
-                raw: cert_id_for(HashAlgorithm::Sha1, &serial, b"name", b"key"),
-                form: FORM,
-                serial_der: serial,
-                serial: None,
+            request: Arc::new(KnownRequest {
+                key: CacheKey {
+                    serial_der: serial.clone().into(),
+                    form: FORM,
+                },
+                cert_id: CertId {
+                    raw: cert_id_for(HashAlgorithm::Sha1, &serial, b"name", b"key"),
+                    form: FORM,
+                    serial_der: serial,
+                    serial: None,
+                },
             }),
         }
     }

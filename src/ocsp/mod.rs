@@ -247,7 +247,7 @@ impl Responder {
     /// Otherwise a new response is signed and cached.
     fn answer_from_cache(
         &self,
-        known: &KnownRequest,
+        known: &Arc<KnownRequest>,
         now: OffsetDateTime,
     ) -> Result<Answer, ResponseStatus> {
         let (cert_id, key) = (&known.cert_id, &known.key);
@@ -278,7 +278,7 @@ impl Responder {
         self.metrics.cache_miss();
         let status = decide(stored);
         self.metrics.cert_status(status);
-        let entry = self.signed_entry(Arc::new(cert_id.clone()), version, status, marker, now)?;
+        let entry = self.signed_entry(Arc::clone(known), version, status, marker, now)?;
         let signed = Arc::clone(&entry.response);
         signed.mark_served();
         self.cache.insert(key.clone(), entry, fresh);
@@ -292,18 +292,18 @@ impl Responder {
         Answer::Cacheable(Arc::clone(&entry.response))
     }
 
-    /// A cache entry for `cert_id` with a response signed now, stating the
+    /// A cache entry for `request` with a response signed now, stating the
     /// status of `version` as confirmed at `marker`.
     fn signed_entry(
         &self,
-        cert_id: Arc<CertId>,
+        request: Arc<KnownRequest>,
         version: Option<i64>,
         status: SingleStatus,
         marker: Option<CommitMarker>,
         now: OffsetDateTime,
     ) -> Result<CacheEntry, ResponseStatus> {
         let answer = SingleAnswer {
-            cert_id: &cert_id,
+            cert_id: &request.cert_id,
             status,
         };
         let (der, (this_update, next_update)) = self.sign(&[answer], None, now)?;
@@ -312,7 +312,7 @@ impl Responder {
             status,
             confirmed_at: marker,
             response: Arc::new(SignedResponse::new(der, this_update, next_update)),
-            cert_id,
+            request,
         })
     }
 
@@ -370,10 +370,10 @@ impl Responder {
         let (version, status) = if marker.is_some() && entry.confirmed_at == marker {
             (entry.version, entry.status)
         } else {
-            let stored = self.lookup(&entry.cert_id)?;
+            let stored = self.lookup(&entry.request.cert_id)?;
             (stored.as_ref().map(|s| s.version), decide(stored))
         };
-        self.signed_entry(entry.cert_id, version, status, marker, now)
+        self.signed_entry(entry.request, version, status, marker, now)
     }
 
     /// A response signed for this request only: it echoes a nonce, or
@@ -589,6 +589,19 @@ mod tests {
             assert_eq!(basic.certs.map(|c| c.len()), Some(1));
             basic.tbs_response_data
         }
+
+        /// The certStatus of the first SingleResponse, signature checked.
+        fn status_of(&self, answer: &Answer) -> rasn_ocsp::CertStatus {
+            self.verified(answer).responses[0].cert_status.clone()
+        }
+
+        /// A fixture with one certificate issued, and its serial.
+        fn issued() -> (Self, Serial) {
+            let f = Self::new();
+            let s = serial(1);
+            f.issue(&s);
+            (f, s)
+        }
     }
 
     fn serial(n: u8) -> Serial {
@@ -637,9 +650,7 @@ mod tests {
 
     #[test]
     fn cached_response_is_served_until_the_status_version_changes() {
-        let f = Fixture::new();
-        let s = serial(1);
-        f.issue(&s);
+        let (f, s) = Fixture::issued();
         let request = f.request(&[&s], false);
         let first = f.responder.respond(&request, NOW);
         let again = f.responder.respond(&request, NOW + Duration::seconds(60));
@@ -655,23 +666,19 @@ mod tests {
         let after = f.responder.respond(&request, NOW + Duration::seconds(62));
         assert_ne!(after.der(), first.der());
         assert!(matches!(
-            f.verified(&after).responses[0].cert_status,
+            f.status_of(&after),
             rasn_ocsp::CertStatus::Revoked(_)
         ));
         f.change(&s, CertStatus::Good, NOW + Duration::seconds(63));
         let resumed = f.responder.respond(&request, NOW + Duration::seconds(63));
-        assert_eq!(
-            f.verified(&resumed).responses[0].cert_status,
-            rasn_ocsp::CertStatus::Good
-        );
+        assert_eq!(f.status_of(&resumed), rasn_ocsp::CertStatus::Good);
         f.change(
             &s,
             CertStatus::Revoked(RevocationReason::KeyCompromise),
             NOW + Duration::seconds(64),
         );
         let revoked = f.responder.respond(&request, NOW + Duration::seconds(64));
-        let rasn_ocsp::CertStatus::Revoked(info) = &f.verified(&revoked).responses[0].cert_status
-        else {
+        let rasn_ocsp::CertStatus::Revoked(info) = &f.status_of(&revoked) else {
             panic!("revoked expected")
         };
         assert_eq!(
@@ -697,9 +704,7 @@ mod tests {
 
     #[test]
     fn cached_response_is_resigned_past_half_its_validity() {
-        let f = Fixture::new();
-        let s = serial(1);
-        f.issue(&s);
+        let (f, s) = Fixture::issued();
         let request = f.request(&[&s], false);
         let first = f.responder.respond(&request, NOW);
         let late = f.responder.respond(&request, NOW + Duration::minutes(5));
@@ -719,9 +724,7 @@ mod tests {
 
     #[test]
     fn the_refresher_re_signs_what_clients_receive_before_half_its_validity() {
-        let f = Fixture::new();
-        let s = serial(1);
-        f.issue(&s);
+        let (f, s) = Fixture::issued();
         let request = f.request(&[&s], false);
         f.responder.respond(&request, NOW);
         assert_eq!(
@@ -736,17 +739,12 @@ mod tests {
         let late = f.responder.respond(&request, NOW + Duration::minutes(6));
         assert_eq!(this_update(&late), resigned_at);
         assert_eq!(f.responder.metrics().cache(), (1, 1));
-        assert_eq!(
-            f.verified(&late).responses[0].cert_status,
-            rasn_ocsp::CertStatus::Good
-        );
+        assert_eq!(f.status_of(&late), rasn_ocsp::CertStatus::Good);
     }
 
     #[test]
     fn the_refresher_drops_what_nobody_asked_for_once_it_cannot_be_served() {
-        let f = Fixture::new();
-        let s = serial(1);
-        f.issue(&s);
+        let (f, s) = Fixture::issued();
         f.responder.respond(&f.request(&[&s], false), NOW);
         let resigned_at = NOW + Duration::minutes(3);
         assert_eq!(f.responder.refresh(resigned_at).resigned, 1);
@@ -770,9 +768,7 @@ mod tests {
 
     #[test]
     fn a_refreshed_response_states_the_status_committed_before_it() {
-        let f = Fixture::new();
-        let s = serial(1);
-        f.issue(&s);
+        let (f, s) = Fixture::issued();
         let request = f.request(&[&s], false);
         f.responder.respond(&request, NOW);
         f.change(&s, CertStatus::Suspended, NOW + Duration::minutes(1));
@@ -780,7 +776,7 @@ mod tests {
         let lookups = f.responder.metrics().store_lookups();
         let held = f.responder.respond(&request, NOW + Duration::minutes(4));
         assert!(matches!(
-            f.verified(&held).responses[0].cert_status,
+            f.status_of(&held),
             rasn_ocsp::CertStatus::Revoked(_)
         ));
         assert_eq!(
@@ -797,23 +793,15 @@ mod tests {
         let s = serial(1);
         let request = f.request(&[&s], false);
         let before = f.responder.respond(&request, NOW);
-        assert_eq!(
-            f.verified(&before).responses[0].cert_status,
-            rasn_ocsp::CertStatus::Unknown(())
-        );
+        assert_eq!(f.status_of(&before), rasn_ocsp::CertStatus::Unknown(()));
         f.issue(&s);
         let after = f.responder.respond(&request, NOW);
-        assert_eq!(
-            f.verified(&after).responses[0].cert_status,
-            rasn_ocsp::CertStatus::Good
-        );
+        assert_eq!(f.status_of(&after), rasn_ocsp::CertStatus::Good);
     }
 
     #[test]
     fn nonce_answers_are_fresh_echo_the_nonce_and_are_not_cacheable() {
-        let f = Fixture::new();
-        let s = serial(1);
-        f.issue(&s);
+        let (f, s) = Fixture::issued();
         let request = f.request(&[&s], true);
         let answer = f.responder.respond(&request, NOW);
         assert!(matches!(
@@ -831,9 +819,7 @@ mod tests {
 
     #[test]
     fn a_nonce_answer_takes_the_status_of_a_confirmed_cache_entry() {
-        let f = Fixture::new();
-        let s = serial(1);
-        f.issue(&s);
+        let (f, s) = Fixture::issued();
         f.responder.respond(&f.request(&[&s], false), NOW);
         let nonce = f.request(&[&s], true);
         f.responder.respond(&nonce, NOW);
@@ -850,16 +836,14 @@ mod tests {
             "a commit: a lookup"
         );
         assert!(matches!(
-            f.verified(&held).responses[0].cert_status,
+            f.status_of(&held),
             rasn_ocsp::CertStatus::Revoked(_)
         ));
     }
 
     #[test]
     fn nonce_answers_look_a_status_up_once_per_commit() {
-        let f = Fixture::new();
-        let s = serial(1);
-        f.issue(&s);
+        let (f, s) = Fixture::issued();
         let nonce = f.request(&[&s], true);
         for _ in 0..3 {
             f.responder.respond(&nonce, NOW);
@@ -869,7 +853,7 @@ mod tests {
         for _ in 0..3 {
             let held = f.responder.respond(&nonce, NOW);
             assert!(matches!(
-                f.verified(&held).responses[0].cert_status,
+                f.status_of(&held),
                 rasn_ocsp::CertStatus::Revoked(_)
             ));
         }
