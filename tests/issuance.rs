@@ -527,37 +527,35 @@ fn unreadable_keys_and_config_stop_the_cli_and_write_nothing() {
     assert!(!ca.store_path().exists());
 }
 
-#[test]
-fn config_env_override_applies_and_bad_values_name_the_key() {
-    let ca = TestCa::new();
+/// The test CA's configuration with `pairs` as the environment.
+fn load_config(
+    ca: &TestCa,
+    pairs: &[(&str, &str)],
+) -> Result<eidca::config::Config, eidca::config::ConfigError> {
     let source = eidca::config::ConfigSource {
         path: ca.config_path(),
         listen: None,
         data_dir: ca.data_dir(),
     };
-    let env = |pairs: &[(&str, &str)]| {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect::<Vec<_>>()
-    };
+    let env = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+    eidca::config::Config::load_with_env(&source, env)
+}
 
-    let config = eidca::config::Config::load_with_env(
-        &source,
-        env(&[
+#[test]
+fn config_env_override_applies_and_bad_values_name_the_key() {
+    let ca = TestCa::new();
+    let config = load_config(
+        &ca,
+        &[
             ("EIDCA_PUBLISH_DELTA_CRL_INTERVAL", "2s"),
             ("EIDCA_OCSP_MAX_CERT_IDS", "5"),
-        ]),
+        ],
     )
     .unwrap();
     assert_eq!(config.delta_crl_interval, time::Duration::seconds(2));
     assert_eq!(config.ocsp_max_cert_ids, 5);
 
-    let err = |pairs: &[(&str, &str)]| {
-        eidca::config::Config::load_with_env(&source, env(pairs))
-            .unwrap_err()
-            .to_string()
-    };
+    let err = |pairs: &[(&str, &str)]| load_config(&ca, pairs).unwrap_err().to_string();
     let message = err(&[("EIDCA_PUBLISH_DELTA_CRL_INTERVAL", "fortnight")]);
     assert!(
         message.contains("delta_crl_interval") && message.contains("fortnight"),
@@ -590,17 +588,7 @@ fn config_env_override_applies_and_bad_values_name_the_key() {
 #[test]
 fn sync_window_intervals_are_validated_naming_the_key() {
     let ca = TestCa::new();
-    let source = eidca::config::ConfigSource {
-        path: ca.config_path(),
-        listen: None,
-        data_dir: ca.data_dir(),
-    };
-    let load = |pairs: &[(&str, &str)]| {
-        eidca::config::Config::load_with_env(
-            &source,
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())),
-        )
-    };
+    let load = |pairs: &[(&str, &str)]| load_config(&ca, pairs);
     let refused = |pairs: &[(&str, &str)], key: &str, why: &str| {
         let message = load(pairs).unwrap_err().to_string();
         assert!(

@@ -146,6 +146,16 @@ fn texts(out: &Output) -> (String, String) {
     )
 }
 
+/// `openssl ocsp` failed with this OCSP error status.
+fn assert_responder_error(out: &Output, status: &str) {
+    let (stdout, stderr) = texts(out);
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        (stdout.clone() + &stderr).contains(&format!("Responder Error: {status}")),
+        "{stdout}\n{stderr}"
+    );
+}
+
 /// Asserts that OpenSSL verified the response and states `status` (and
 /// `reason`, for revoked) for every serial; returns stdout.
 fn assert_verified(out: &Output, serials: &[(&str, &str, Option<&str>)]) -> String {
@@ -314,12 +324,7 @@ fn another_cas_certificate_is_unauthorized() {
     let other = TestCa::new();
     let serial = issue(&other, "TP09000009");
     let out = f.query_issuer(&other.issuing_cert(), &[], &[&serial]);
-    let (stdout, stderr) = texts(&out);
-    assert!(!out.status.success());
-    assert!(
-        (stdout.clone() + &stderr).contains("Responder Error: unauthorized (6)"),
-        "{stdout}\n{stderr}"
-    );
+    assert_responder_error(&out, "unauthorized (6)");
 }
 
 #[test]
@@ -349,11 +354,7 @@ fn more_cert_ids_than_configured_is_malformed() {
     let s = f.serial.as_str();
     assert_verified(&f.query(&["-no_nonce"], &[s, s]), &[(s, "good", None)]);
     let out = f.query(&["-no_nonce"], &[s, s, s]);
-    let (stdout, stderr) = texts(&out);
-    assert!(
-        (stdout.clone() + &stderr).contains("Responder Error: malformedrequest (1)"),
-        "{stdout}\n{stderr}"
-    );
+    assert_responder_error(&out, "malformedrequest (1)");
 }
 
 #[test]
