@@ -29,7 +29,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use eidca::authority::{Authority, AuthorityError, SystemClock};
+use eidca::authority::{Authority, AuthorityError};
+use eidca::clock::SystemClock;
 use eidca::config::{Config, ConfigSource};
 use eidca::domain::{CertStatus, Channel, RevocationReason, Serial};
 use eidca::revocation::CrlKind;

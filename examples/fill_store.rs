@@ -22,7 +22,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Parser;
-use eidca::authority::{Authority, SystemClock};
+use eidca::authority::Authority;
+use eidca::clock::SystemClock;
 use eidca::config::{Config, ConfigSource};
 use eidca::domain::{CertStatus, Channel, RevocationReason, Serial};
 use eidca::issuance::{CertificateUrls, SubscriberIdentity, build_certificate, verify_csr};

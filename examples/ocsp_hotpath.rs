@@ -12,7 +12,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use eidca::authority::{Authority, SystemClock};
+use eidca::authority::Authority;
+use eidca::clock::SystemClock;
 use eidca::config::{Config, ConfigSource};
 use eidca::domain::Serial;
 use eidca::ocsp::Responder;

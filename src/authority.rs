@@ -7,6 +7,8 @@
 
 use std::sync::Arc;
 
+use crate::clock::Clock;
+
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -33,33 +35,6 @@ use crate::store::certificates::{
 use crate::store::crls::{self, CrlSummary};
 use crate::store::idempotency::{self, Answer, IdempotencyKey, Remembered};
 use crate::store::{Store, StoreError};
-
-/// The source of "now"; tests and the simulator inject their own.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> OffsetDateTime;
-
-    /// "now" without truncation, for waiting until a moment: the publisher
-    /// must wake before a nextUpdate, not up to a second after.
-    fn precise_now(&self) -> OffsetDateTime {
-        self.now()
-    }
-}
-
-/// The system clock, truncated to whole seconds (what certificates, CRLs
-/// and OCSP carry).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> OffsetDateTime {
-        let now = OffsetDateTime::now_utc();
-        now.replace_nanosecond(0).unwrap_or(now)
-    }
-
-    fn precise_now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
-    }
-}
 
 /// Why a use case did not happen. Nothing was changed in any case.
 #[derive(Debug, thiserror::Error)]

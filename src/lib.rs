@@ -8,6 +8,8 @@
 pub mod authority;
 /// CA certificates with their keys (issuing CA, OCSP responder).
 pub mod ca;
+/// The source of "now" (system or injected).
+pub mod clock;
 /// Configuration file, environment overrides and validation.
 pub mod config;
 /// The development CA hierarchy generator (`eidca dev-keys`).

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
-use eidca::authority::{Actor, Authority, IssueRequest, SystemClock};
+use eidca::authority::{Actor, Authority, IssueRequest};
+use eidca::clock::SystemClock;
 use eidca::config::{Config, ConfigSource};
 use eidca::domain::{Channel, RevocationReason, Serial, Transition};
 use eidca::revocation::CrlKind;

@@ -22,7 +22,8 @@ use common::{TestCa, assert_pkilint_clean};
 use decoded::{
     CERTIFICATE_HOLD, Entries, KEY_COMPROMISE, Listed, REMOVE_FROM_CRL, decode, patched, stored_der,
 };
-use eidca::authority::{Authority, AuthorityError, CertificateRecord, Clock, SystemClock};
+use eidca::authority::{Authority, AuthorityError, CertificateRecord};
+use eidca::clock::{Clock, SystemClock};
 use eidca::domain::{RevocationReason, Transition, TransitionError};
 use eidca::revocation::CrlKind;
 use eidca::store::crls;

@@ -29,7 +29,8 @@ use std::sync::Arc;
 
 use axum::Router;
 
-use crate::authority::{Authority, StartError, SystemClock};
+use crate::authority::{Authority, StartError};
+use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::ocsp::Responder;
 use auth::Tokens;

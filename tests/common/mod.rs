@@ -87,13 +87,13 @@ impl TestCa {
 
     /// The library's authority on this CA (same store the binary uses).
     pub fn authority(&self) -> eidca::authority::Authority {
-        self.authority_with_clock(std::sync::Arc::new(eidca::authority::SystemClock))
+        self.authority_with_clock(std::sync::Arc::new(eidca::clock::SystemClock))
     }
 
     /// As [`TestCa::authority`], with "now" taken from `clock`.
     pub fn authority_with_clock(
         &self,
-        clock: std::sync::Arc<dyn eidca::authority::Clock>,
+        clock: std::sync::Arc<dyn eidca::clock::Clock>,
     ) -> eidca::authority::Authority {
         let source = eidca::config::ConfigSource {
             path: self.config_path(),

@@ -4,7 +4,8 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use eidca::authority::{Actor, Authority, CertificateRecord, Clock, IssueRequest, SystemClock};
+use eidca::authority::{Actor, Authority, CertificateRecord, IssueRequest};
+use eidca::clock::{Clock, SystemClock};
 use eidca::domain::{Channel, RevocationReason, Serial, Transition};
 use eidca::revocation::CrlKind;
 use rusqlite::types::Value;
