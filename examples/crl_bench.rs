@@ -17,8 +17,8 @@
 //! $B plan --data /tmp/crl-1m                    # EXPLAIN QUERY PLAN of both queries
 //! ```
 //!
-//! `fill` and `change` write rows straight through the store functions, in
-//! one transaction, without CSRs, signatures or audit records: each
+//! `fill` and `change` write rows straight through the store's queries on a
+//! store of their own (benchmark tooling, not the service), in one transaction, without CSRs, signatures or audit records: each
 //! certificate gets a 1,000-byte dummy DER, an issue row and a suspend or
 //! revoke row in its history, and stays valid for two more years. The
 //! development configuration and hierarchy (`ca-config/eidca.toml`, ECDSA
@@ -29,13 +29,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use eidca::authority::{Authority, AuthorityError};
+use eidca::authority::{Authority, AuthorityError, SignedCrl};
 use eidca::clock::SystemClock;
 use eidca::config::{Config, ConfigSource};
 use eidca::domain::{CertStatus, Channel, RevocationReason, Serial};
-use eidca::revocation::CrlKind;
-use eidca::store::certificates::{self as certs, NewCertificate};
-use eidca::store::crls;
+use eidca::revocation::{CrlKind, CrlSummary};
+use eidca::store::certificates::NewCertificate;
+use eidca::store::{Store, StoreError, crls};
 use ring::rand::{SecureRandom, SystemRandom};
 use time::Duration;
 
@@ -86,31 +86,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         listen: None,
         data_dir: cli.data.clone(),
     })?;
+    let store_path = config.store_path.clone();
     let authority = Authority::open(config, Arc::new(SystemClock))?;
+    let draft = |kind| authority.draft_crl(kind).map(SignedCrl::into_parts);
     match cli.step {
-        Step::Fill { listed, good } => fill(&authority, listed, good)?,
-        Step::BuildFull => timed("build-full", || authority.build_full_crl())?,
+        Step::Fill { listed, good } => {
+            fill(&Store::open(&store_path)?, listed, good, authority.now())?
+        }
+        Step::BuildFull => timed("build-full", || draft(CrlKind::Full))?,
         Step::PublishFull => timed("publish-full", || {
             authority.publish(CrlKind::Full, "bench").map(no_der)
         })?,
-        Step::Change { changes } => change(&authority, changes)?,
-        Step::BuildDelta => timed("build-delta", || authority.build_delta_crl())?,
+        Step::Change { changes } => change(&authority, &store_path, changes)?,
+        Step::BuildDelta => timed("build-delta", || draft(CrlKind::Delta))?,
         Step::PublishDelta => timed("publish-delta", || {
             authority.publish(CrlKind::Delta, "bench").map(no_der)
         })?,
-        Step::Plan => plan(&authority)?,
+        Step::Plan => plan(&store_path)?,
     }
     Ok(())
 }
 
-fn no_der(summary: crls::CrlSummary) -> (crls::CrlSummary, Vec<u8>) {
+fn no_der(summary: CrlSummary) -> (CrlSummary, Vec<u8>) {
     (summary, Vec::new())
 }
 
 /// Runs one CRL step and prints its wall time, entries and DER size.
 fn timed(
     step: &str,
-    run: impl FnOnce() -> Result<(crls::CrlSummary, Vec<u8>), AuthorityError>,
+    run: impl FnOnce() -> Result<(CrlSummary, Vec<u8>), AuthorityError>,
 ) -> Result<(), AuthorityError> {
     let start = Instant::now();
     let (summary, der) = run()?;
@@ -130,45 +134,41 @@ fn timed(
     Ok(())
 }
 
-fn fill(authority: &Authority, listed: u64, good: u64) -> Result<(), AuthorityError> {
+fn fill(
+    store: &Store,
+    listed: u64,
+    good: u64,
+    now: time::OffsetDateTime,
+) -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
-    let now = authority.now();
     let rng = SystemRandom::new();
     let der = vec![0x30; DUMMY_DER_LEN];
-    authority
-        .store()
-        .write(|tx| -> Result<(), AuthorityError> {
-            certs::upsert_subscriber_and_card(
-                tx,
-                "A800000001",
-                "Bench Subscriber",
-                "TP00000001",
-                now,
-            )?;
-            for i in 0..listed + good {
-                let mut bytes = [0u8; 16];
-                rng.fill(&mut bytes)
-                    .map_err(|_| AuthorityError::Internal("rng".into()))?;
-                let serial = Serial::from_random(bytes);
-                let issued = now - Duration::days(300);
-                let cert = NewCertificate {
-                    serial: &serial,
-                    subscriber_code: "A800000001",
-                    card_number: "TP00000001",
-                    profile: "person-sign",
-                    not_before: issued,
-                    not_after: now + Duration::days(730),
-                    der: &der,
-                };
-                certs::insert_certificate(tx, &cert, Channel::Ra, issued)?;
-                if i < listed {
-                    let (status, action) = listed_status(i);
-                    let at = now - Duration::days((i % 290) as i64) - Duration::seconds(1);
-                    certs::record_status(tx, &serial, status, at, action, Channel::Ra, None)?;
-                }
+    store.write(|tx| -> Result<(), Box<dyn std::error::Error>> {
+        tx.register_subscriber_and_card("A800000001", "Bench Subscriber", "TP00000001", now)?;
+        for i in 0..listed + good {
+            let mut bytes = [0u8; 16];
+            rng.fill(&mut bytes)
+                .map_err(|_| "random number generator failed")?;
+            let serial = Serial::from_random(bytes);
+            let issued = now - Duration::days(300);
+            let cert = NewCertificate {
+                serial: &serial,
+                subscriber_code: "A800000001",
+                card_number: "TP00000001",
+                profile: "person-sign",
+                not_before: issued,
+                not_after: now + Duration::days(730),
+                der: &der,
+            };
+            tx.insert_certificate(&cert, Channel::Ra, issued)?;
+            if i < listed {
+                let (status, action) = listed_status(i);
+                let at = now - Duration::days((i % 290) as i64) - Duration::seconds(1);
+                tx.record_status(&serial, status, at, action, Channel::Ra, None)?;
             }
-            Ok(())
-        })?;
+        }
+        Ok(())
+    })?;
     println!(
         "fill: {listed} listed + {good} good certificates in {:.1} s",
         start.elapsed().as_secs_f64()
@@ -187,51 +187,49 @@ fn listed_status(i: u64) -> (CertStatus, &'static str) {
     }
 }
 
-fn change(authority: &Authority, changes: u64) -> Result<(), AuthorityError> {
+fn change(
+    authority: &Authority,
+    store_path: &std::path::Path,
+    changes: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
     let now = authority.now();
-    authority
-        .store()
-        .write(|tx| -> Result<(), AuthorityError> {
-            if crls::latest(tx, CrlKind::Full)?.is_none() {
-                return Err(AuthorityError::Conflict(
-                    "publish a full CRL first: changes count from a base".into(),
-                ));
-            }
-            let serials: Vec<String> = tx
-                .prepare("SELECT serial FROM certificates WHERE status = 'suspended' LIMIT ?1")?
-                .query_map([changes], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            if (serials.len() as u64) < changes {
-                return Err(AuthorityError::Conflict(format!(
-                    "only {} suspended certificates left",
-                    serials.len()
-                )));
-            }
-            for (i, hex) in serials.iter().enumerate() {
-                let serial: Serial = hex
-                    .parse()
-                    .map_err(|_| AuthorityError::Internal(hex.clone()))?;
-                let (status, action) = if i % 2 == 0 {
-                    (CertStatus::Good, "resume")
-                } else {
-                    (
-                        CertStatus::Revoked(RevocationReason::KeyCompromise),
-                        "revoke",
-                    )
-                };
-                certs::record_status(tx, &serial, status, now, action, Channel::Ra, None)?;
-            }
-            Ok(())
-        })?;
+    if authority.latest_crls()?.0.is_none() {
+        return Err("publish a full CRL first: changes count from a base".into());
+    }
+    // Which certificates to change is the benchmark's own choice, not a
+    // query of the store's: read with a connection of its own.
+    let serials: Vec<Serial> = rusqlite::Connection::open(store_path)?
+        .prepare("SELECT serial FROM certificates WHERE status = 'suspended' LIMIT ?1")?
+        .query_map([changes], |r| r.get::<_, String>(0))?
+        .map(|hex| Ok(hex?.parse::<Serial>()?))
+        .collect::<Result<_, Box<dyn std::error::Error>>>()?;
+    if (serials.len() as u64) < changes {
+        return Err(format!("only {} suspended certificates left", serials.len()).into());
+    }
+    Store::open(store_path)?.write(|tx| -> Result<(), StoreError> {
+        for (i, serial) in serials.iter().enumerate() {
+            let (status, action) = if i % 2 == 0 {
+                (CertStatus::Good, "resume")
+            } else {
+                (
+                    CertStatus::Revoked(RevocationReason::KeyCompromise),
+                    "revoke",
+                )
+            };
+            tx.record_status(serial, status, now, action, Channel::Ra, None)?;
+        }
+        Ok(())
+    })?;
     println!("change: {changes} certificates resumed or revoked after the newest full CRL");
     Ok(())
 }
 
-fn plan(authority: &Authority) -> Result<(), AuthorityError> {
-    authority.store().read(|tx| -> Result<(), AuthorityError> {
+fn plan(store_path: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    let tx = rusqlite::Connection::open(store_path)?;
+    {
         for (name, sql) in [
             ("full CRL (for_each_listed)", crls::LISTED_SQL),
-            ("delta CRL (changes_since)", crls::CHANGES_SQL),
+            ("delta CRL (history_since)", crls::CHANGES_SQL),
         ] {
             println!("{name}:\n{sql}\nQUERY PLAN");
             let mut stmt = tx.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
@@ -251,6 +249,6 @@ fn plan(authority: &Authority) -> Result<(), AuthorityError> {
             }
             println!();
         }
-        Ok(())
-    })
+    }
+    Ok(())
 }

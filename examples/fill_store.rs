@@ -22,14 +22,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Parser;
-use eidca::authority::Authority;
+use eidca::authority::{Authority, rfc3339};
 use eidca::clock::SystemClock;
 use eidca::config::{Config, ConfigSource};
 use eidca::domain::{CertStatus, Channel, RevocationReason, Serial};
 use eidca::issuance::{CertificateUrls, SubscriberIdentity, build_certificate, verify_csr};
-use eidca::store::StoreError;
-use eidca::store::audit::{self, AuditEntry};
-use eidca::store::certificates::{self as certs, NewCertificate};
+use eidca::store::audit::{AuditEvent, Issued, StatusChanged};
+use eidca::store::certificates::NewCertificate;
+use eidca::store::{Change, Store};
 use ring::rand::{SecureRandom, SystemRandom};
 use time::OffsetDateTime;
 
@@ -49,6 +49,9 @@ struct Args {
 const BATCH: usize = 2_000;
 const PROFILE: &str = "person-sign";
 
+/// The audit log's actor for the rows this tool writes.
+const ACTOR: &str = "fill_store";
+
 type Error = Box<dyn std::error::Error>;
 
 fn main() -> Result<(), Error> {
@@ -59,6 +62,9 @@ fn main() -> Result<(), Error> {
         data_dir: args.data.clone(),
     };
     let config = Config::load(&source)?;
+    // The rows go in through a store of the tool's own: it writes what
+    // issuance would, without the authority's one-at-a-time transactions.
+    let store = Store::open(&config.store_path)?;
     let authority = Authority::open(config, Arc::new(SystemClock))?;
     let csr = {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
@@ -106,7 +112,7 @@ fn main() -> Result<(), Error> {
             };
             issued.push((identity, serial, cert, status));
         }
-        authority.store().write(|tx| -> Result<(), Error> {
+        store.write(|tx| -> Result<(), Error> {
             for (identity, serial, cert, status) in &issued {
                 store_one(tx, identity, serial, cert, *status, now)?;
             }
@@ -131,20 +137,14 @@ fn main() -> Result<(), Error> {
 
 /// The rows `Authority::issue` (and a later suspend or revoke) would write.
 fn store_one(
-    tx: &rusqlite::Connection,
+    tx: &Change<'_>,
     identity: &SubscriberIdentity,
     serial: &Serial,
     cert: &eidca::issuance::IssuedCertificate,
     status: CertStatus,
     now: OffsetDateTime,
 ) -> Result<(), Error> {
-    certs::upsert_subscriber_and_card(
-        tx,
-        &identity.code,
-        &identity.name,
-        &identity.card_number,
-        now,
-    )?;
+    tx.register_subscriber_and_card(&identity.code, &identity.name, &identity.card_number, now)?;
     let new = NewCertificate {
         serial,
         subscriber_code: &identity.code,
@@ -154,32 +154,34 @@ fn store_one(
         not_after: cert.not_after,
         der: &cert.der,
     };
-    certs::insert_certificate(tx, &new, Channel::Cli, now)?;
-    audit_entry(tx, "issue", serial, now)?;
+    tx.insert_certificate(&new, Channel::Cli, now)?;
+    let issued = Issued {
+        serial,
+        card_number: &identity.card_number,
+        certificate_sha256: hex::encode(ring::digest::digest(&ring::digest::SHA256, &cert.der)),
+        channel: Channel::Cli.name(),
+        not_after: rfc3339(cert.not_after)?,
+        profile: PROFILE,
+        subscriber_code: &identity.code,
+    };
+    tx.audit(now, ACTOR, &AuditEvent::Issued(issued))?;
     let action = match status {
         CertStatus::Good => return Ok(()),
         CertStatus::Suspended => "suspend",
         CertStatus::Revoked(_) => "revoke",
     };
-    certs::record_status(tx, serial, status, now, action, Channel::Cli, None)?;
-    audit_entry(tx, action, serial, now)?;
-    Ok(())
-}
-
-fn audit_entry(
-    tx: &rusqlite::Connection,
-    action: &str,
-    serial: &Serial,
-    now: OffsetDateTime,
-) -> Result<i64, StoreError> {
-    let entry = AuditEntry {
-        at: now,
-        actor: "fill_store",
+    tx.record_status(serial, status, now, action, Channel::Cli, None)?;
+    let changed = StatusChanged {
+        serial,
         action,
-        subject: &serial.to_hex(),
-        detail: r#"{"channel":"cli","note":"benchmark data"}"#,
+        card_number: &identity.card_number,
+        channel: Channel::Cli.name(),
+        from: CertStatus::Good.name(),
+        reason: status.crl_reason().map(|r| r.name()),
+        to: status.name(),
     };
-    audit::append(tx, &entry)
+    tx.audit(now, ACTOR, &AuditEvent::StatusChanged(changed))?;
+    Ok(())
 }
 
 /// One line of an OpenSSL `index.txt`: status, expiry, revocation, serial,

@@ -19,7 +19,6 @@ use eidca::domain::Serial;
 use eidca::ocsp::Responder;
 use eidca::ocsp::lookup::StatusReader;
 use eidca::ocsp::request::{self, IssuerHashes};
-use eidca::store::certificates::status_version;
 
 type Error = Box<dyn std::error::Error>;
 
@@ -104,19 +103,19 @@ fn main() -> Result<(), Error> {
     let responder = Responder::open(
         authority.config(),
         &authority.issuing_ca().cert,
-        authority.store(),
+        &authority.reader(),
     )?;
     let now = authority.now();
     let n = plain.len();
     time("decode a request", 100_000, |i| {
         request::decode(&plain[i % n], &issuer, 20)
     });
-    let statuses = StatusReader::open(authority.store())?;
+    let statuses = StatusReader::open(&authority.reader())?;
     let parsed: Vec<Serial> = serials.iter().filter_map(|s| s.parse().ok()).collect();
     time("status lookup, store.with_reader", 100_000, |i| {
         authority
-            .store()
-            .with_reader(|c| status_version(c, &serials[i % n]))
+            .reader()
+            .with_reader(|snapshot| snapshot.status_version(&serials[i % n]))
     });
     time("status lookup, ocsp StatusReader", 200_000, |i| {
         statuses.status(&parsed[i % n])

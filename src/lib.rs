@@ -24,7 +24,9 @@ pub mod issuance;
 pub mod ocsp;
 /// Start-up refusals of production mode.
 pub mod production;
-/// Scheduled CRL publication and the publish directory.
+/// The publish directory: files replaced atomically.
+pub mod publish_dir;
+/// The publication schedule: when the next CRL is due (read side).
 pub mod publisher;
 /// Full and delta CRLs: the pure diff and the DER encoding.
 pub mod revocation;

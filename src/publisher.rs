@@ -1,20 +1,18 @@
 //! Scheduled publication (SPEC §6): a delta CRL every
 //! `publish.delta_crl_interval`, a full CRL (followed by its delta) every
-//! `publish.full_crl_interval`, and every CRL also written as a file.
+//! `publish.full_crl_interval`. A read-side scheduler: it reads where
+//! publication stands and asks the authority to publish.
 //!
 //! The schedule is derived from the last CRLs in the store, never from
 //! process memory, so a restart neither skips nor doubles a publication and
 //! a deadline missed while the server was down is met at once on start.
 
-use std::io::Write;
-use std::path::Path;
 use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
 
 use crate::authority::Authority;
-use crate::revocation::CrlKind;
-use crate::store::crls::{self, CrlSummary};
+use crate::revocation::{CrlKind, CrlSummary};
 
 /// What the publisher should do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,59 +71,13 @@ pub fn next_due(
     }
 }
 
-/// Writes `name` in `dir` so that a reader never sees a half-written file:
-/// write to a temporary file, fsync, rename over, fsync the directory.
-pub fn write_atomically(dir: &Path, name: &str, contents: &[u8]) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(contents)?;
-        file.sync_all()?;
-    }
-    std::fs::rename(&tmp, dir.join(name))?;
-    std::fs::File::open(dir)?.sync_all()
-}
-
-/// Writes a published CRL as `<number>.crl` and as `full.crl`/`delta.crl`.
-pub fn write_crl_files(dir: &Path, summary: &CrlSummary, der: &[u8]) -> std::io::Result<()> {
-    write_atomically(dir, &format!("{}.crl", summary.number), der)?;
-    write_atomically(dir, &format!("{}.crl", summary.kind.name()), der)
-}
-
-/// Brings the publish directory up to date with the store: the issuing CA
-/// certificate and the newest full and delta CRLs.
-pub fn sync_publish_dir(authority: &Authority) -> Result<(), String> {
-    let dir = &authority.config().publish_dir;
-    write_atomically(dir, "issuing-ca.crt", &authority.issuing_ca().cert.der)
-        .map_err(|e| e.to_string())?;
-    for kind in [CrlKind::Full, CrlKind::Delta] {
-        let latest = authority
-            .store()
-            .read(|tx| crls::latest_der(tx, kind))
-            .map_err(|e| e.to_string())?;
-        if let Some((summary, der)) = latest {
-            write_crl_files(dir, &summary, &der).map_err(|e| e.to_string())?;
-        }
-    }
-    Ok(())
-}
-
 /// The publisher loop of `eidca serve`: runs until the task is dropped.
 pub async fn run(authority: Arc<Authority>) {
     loop {
         let due = {
             let authority = authority.clone();
             tokio::task::spawn_blocking(move || -> Result<Due, String> {
-                let (full, delta) = authority
-                    .store()
-                    .read(|tx| {
-                        Ok::<_, crate::store::StoreError>((
-                            crls::latest(tx, CrlKind::Full)?,
-                            crls::latest(tx, CrlKind::Delta)?,
-                        ))
-                    })
-                    .map_err(|e| e.to_string())?;
+                let (full, delta) = authority.latest_crls().map_err(|e| e.to_string())?;
                 let config = authority.config();
                 Ok(next_due(
                     full.as_ref(),
@@ -291,18 +243,5 @@ mod tests {
     fn short_intervals_keep_a_proportional_lead() {
         assert_eq!(lead_time(Duration::seconds(2)), Duration::milliseconds(200));
         assert_eq!(lead_time(Duration::hours(24)), Duration::seconds(30));
-    }
-
-    #[test]
-    fn atomic_write_replaces_the_file_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        write_atomically(dir.path(), "full.crl", b"one").unwrap();
-        write_atomically(dir.path(), "full.crl", b"two").unwrap();
-        assert_eq!(std::fs::read(dir.path().join("full.crl")).unwrap(), b"two");
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .filter_map(Result::ok)
-            .collect();
-        assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
     }
 }

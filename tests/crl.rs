@@ -22,11 +22,10 @@ use common::{TestCa, assert_pkilint_clean};
 use decoded::{
     CERTIFICATE_HOLD, Entries, KEY_COMPROMISE, Listed, REMOVE_FROM_CRL, decode, patched, stored_der,
 };
-use eidca::authority::{Authority, AuthorityError, CertificateRecord};
+use eidca::authority::{Authority, AuthorityError, CertificateRecord, CrlFile};
 use eidca::clock::{Clock, SystemClock};
 use eidca::domain::{RevocationReason, Transition, TransitionError};
 use eidca::revocation::CrlKind;
-use eidca::store::crls;
 use fixtures::{
     DELTA_URL, Fixture, ManualClock, OFFICER, change, issue, issuing_ca, lifecycle_state, revoke,
     rfc3339, serial, short_lived_ca,
@@ -286,8 +285,7 @@ fn assert_stored_crls_are_one_consistent_sequence(ca: &TestCa) -> Vec<u64> {
     let mut last_update = OffsetDateTime::UNIX_EPOCH;
     for &number in &numbers {
         let (summary, der) = authority
-            .store()
-            .read(|tx| crls::by_number(tx, number))
+            .crl_file(CrlFile::Number(number))
             .unwrap()
             .unwrap();
         let crl = decode(&der, &issuer);
@@ -677,7 +675,9 @@ fn card_operation_with_no_eligible_certificate_is_refused_and_changes_nothing() 
         revoke(RevocationReason::Unspecified),
     ] {
         match card.apply(transition) {
-            Err(AuthorityError::Conflict(message)) => assert!(message.contains(CARD), "{message}"),
+            Err(e @ AuthorityError::NoEligibleCertificate { .. }) => {
+                assert!(e.to_string().contains(CARD), "{e}")
+            }
             other => panic!("{transition:?}: {other:?}"),
         }
         assert_eq!(lifecycle_state(&card.ca), before);
@@ -685,7 +685,7 @@ fn card_operation_with_no_eligible_certificate_is_refused_and_changes_nothing() 
     assert!(matches!(
         card.authority
             .change_card("TP09999999", Transition::Suspend, None, OFFICER),
-        Err(AuthorityError::NotFound(_))
+        Err(AuthorityError::CardNotFound(_))
     ));
 }
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use common::{Server, TestCa};
 use eidca::revocation::CrlKind;
+use eidca::revocation::CrlSummary;
 use eidca::store::Store;
-use eidca::store::crls::{self, CrlSummary};
 use time::OffsetDateTime;
 
 /// Delta 2 s and full 6 s: a restart test misses both within seconds.
@@ -40,7 +40,7 @@ impl Stop {
 fn history(ca: &TestCa) -> Vec<CrlSummary> {
     Store::open(&ca.store_path())
         .expect("store opens")
-        .read(|tx| crls::history(tx))
+        .read(|snapshot| snapshot.crl_history())
         .expect("CRL history")
 }
 

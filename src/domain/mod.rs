@@ -1,9 +1,11 @@
-//! The pure core: serials, statuses, reasons and the lifecycle state machine.
+//! The pure core: serials, statuses, reasons, the lifecycle state machine
+//! and the self-service lock-out rule.
 //!
 //! Nothing here touches the clock, the store or the network; every function
 //! that needs "now" takes it as an argument.
 
 pub mod lifecycle;
+pub mod lockout;
 pub mod reason;
 pub mod serial;
 pub mod status;

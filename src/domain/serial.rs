@@ -23,6 +23,8 @@ pub enum SerialError {
     TooLong,
     #[error("serial is zero")]
     Zero,
+    #[error("serial is negative (RFC 5280 §4.1.2.2 asks for a positive integer)")]
+    Negative,
 }
 
 impl Serial {
@@ -38,9 +40,9 @@ impl Serial {
     /// carry a leading 0x00 to stay positive).
     pub fn from_der_integer(bytes: &[u8]) -> Result<Self, SerialError> {
         if bytes.first().is_some_and(|b| b & 0x80 != 0) {
-            // Negative serials are never ours; treat them as a distinct value
-            // that cannot match, rather than silently flipping the sign.
-            return Err(SerialError::NotHex);
+            // Negative serials are never ours; refused rather than having
+            // their sign silently flipped.
+            return Err(SerialError::Negative);
         }
         Self::from_magnitude(bytes)
     }
@@ -176,6 +178,9 @@ mod tests {
         let serial = Serial::from_magnitude(&[0x80, 1]).unwrap();
         assert_eq!(serial.der_integer_bytes(), vec![0, 0x80, 1]);
         assert_eq!(Serial::from_der_integer(&[0, 0x80, 1]).unwrap(), serial);
-        assert!(Serial::from_der_integer(&[0x80]).is_err());
+        assert_eq!(
+            Serial::from_der_integer(&[0x80]),
+            Err(SerialError::Negative)
+        );
     }
 }

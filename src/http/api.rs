@@ -15,6 +15,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -25,10 +26,10 @@ use super::auth::Reader;
 use super::error::{ApiError, ProblemBody};
 use super::idempotency::{answer_once, blocking, json};
 use super::request::{BODY_LIMIT, Command, PathParam};
-use crate::authority::{Actor, CertificateRecord, IssueRequest, SyncWindow, rfc3339};
+use crate::authority::{Actor, CertificateRecord, IssueRequest, SyncWindow};
 use crate::domain::{Channel, RevocationReason, Serial, Transition};
 use crate::revocation::CrlKind;
-use crate::store::crls::CrlSummary;
+use crate::revocation::CrlSummary;
 
 /// The RA routes and the OpenAPI document they make, served beside them.
 pub fn router() -> Router<Arc<App>> {
@@ -298,9 +299,13 @@ pub struct CrlSummaryView {
     /// The base full CRL of a delta; null for a full CRL.
     base_number: Option<u64>,
     /// RFC 3339 UTC.
-    this_update: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
+    this_update: OffsetDateTime,
     /// RFC 3339 UTC.
-    next_update: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
+    next_update: OffsetDateTime,
     /// Number of entries.
     entries: u64,
 }
@@ -311,8 +316,8 @@ impl From<&CrlSummary> for CrlSummaryView {
             number: s.number,
             kind: s.kind.into(),
             base_number: s.base_number,
-            this_update: rfc3339(s.this_update),
-            next_update: rfc3339(s.next_update),
+            this_update: s.this_update,
+            next_update: s.next_update,
             entries: s.entries,
         }
     }
@@ -329,7 +334,9 @@ struct SyncWindowView {
     last_full: Option<CrlSummaryView>,
     last_delta: Option<CrlSummaryView>,
     /// RFC 3339 UTC: the oldest status change no published CRL shows yet.
-    oldest_unpublished_change: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>)]
+    oldest_unpublished_change: Option<OffsetDateTime>,
 }
 
 impl From<&SyncWindow> for SyncWindowView {
@@ -341,7 +348,7 @@ impl From<&SyncWindow> for SyncWindowView {
             worst_case_s: w.worst_case().whole_seconds(),
             last_full: w.last_full.as_ref().map(Into::into),
             last_delta: w.last_delta.as_ref().map(Into::into),
-            oldest_unpublished_change: w.oldest_unpublished_change.map(rfc3339),
+            oldest_unpublished_change: w.oldest_unpublished_change,
         }
     }
 }

@@ -9,7 +9,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::authority::AuthorityError;
+use crate::authority::{AuthorityError, ErrorClass};
 use crate::store::idempotency::Answer;
 
 /// The media type of every error body.
@@ -156,15 +156,11 @@ impl ApiError {
 
 impl From<AuthorityError> for ApiError {
     fn from(e: AuthorityError) -> Self {
-        match e {
-            AuthorityError::BadRequest(_)
-            | AuthorityError::Csr(_)
-            | AuthorityError::Identity(_) => Self::bad_request(e.to_string()),
-            AuthorityError::NotFound(_) => Self::not_found(e.to_string()),
-            AuthorityError::Conflict(_) | AuthorityError::Transition(_) => {
-                Self::new(Problem::Conflict, e.to_string())
-            }
-            AuthorityError::Store(_) | AuthorityError::Internal(_) => Self::internal(&e),
+        match e.class() {
+            ErrorClass::Invalid => Self::bad_request(e.to_string()),
+            ErrorClass::NotFound => Self::not_found(e.to_string()),
+            ErrorClass::Conflict => Self::new(Problem::Conflict, e.to_string()),
+            ErrorClass::Internal => Self::internal(&e),
         }
     }
 }

@@ -36,9 +36,13 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(ApiError::from)
 }
 
-/// JSON bytes of an answer body.
-pub fn json<V: Serialize + ?Sized>(value: &V) -> Vec<u8> {
-    serde_json::to_vec(value).unwrap_or_default()
+/// JSON bytes of an answer body. A value that cannot be serialised fails
+/// the use case (a 500 with nothing committed), never an empty body.
+pub fn json<V: Serialize + ?Sized>(value: &V) -> Result<Vec<u8>, AuthorityError> {
+    serde_json::to_vec(value).map_err(|e| AuthorityError::Render {
+        what: "an answer as JSON",
+        why: e.to_string(),
+    })
 }
 
 /// Runs a state-changing use case and answers it, at most once per key.
@@ -52,7 +56,7 @@ pub async fn answer_once<T, R, U>(
 ) -> Result<Response, ApiError>
 where
     T: Send + 'static,
-    R: Fn(&T) -> Vec<u8> + Send + 'static,
+    R: Fn(&T) -> Result<Vec<u8>, AuthorityError> + Send + 'static,
     U: for<'a> FnOnce(
             &Authority,
             Option<&Idempotency<'a, T>>,
@@ -76,7 +80,7 @@ fn run<T, R, U>(
     use_case: U,
 ) -> Result<Response, ApiError>
 where
-    R: Fn(&T) -> Vec<u8>,
+    R: Fn(&T) -> Result<Vec<u8>, AuthorityError>,
     U: for<'a> FnOnce(
         &Authority,
         Option<&Idempotency<'a, T>>,
@@ -88,16 +92,18 @@ where
     {
         return replay(prior, key);
     }
-    let answer = |value: &T| Answer {
-        status: success.as_u16(),
-        body: render(value),
+    let answer = |value: &T| -> Result<Answer, AuthorityError> {
+        Ok(Answer {
+            status: success.as_u16(),
+            body: render(value)?,
+        })
     };
     let once = key.map(|key| Idempotency {
         key,
         answer: &answer,
     });
     match use_case(authority, once.as_ref()) {
-        Ok(Outcome::Done(value)) => Ok(answer_response(answer(&value))),
+        Ok(Outcome::Done(value)) => Ok(answer_response(answer(&value)?)),
         Ok(Outcome::Replayed(prior)) => match key {
             Some(key) => replay(prior, key),
             None => Err(ApiError::internal(&"replay without an idempotency key")),

@@ -18,8 +18,6 @@ use axum::response::{IntoResponse, Response};
 use super::App;
 use super::error::ApiError;
 use super::idempotency::blocking;
-use crate::revocation::CrlKind;
-use crate::store::{certificates, crls};
 
 /// A component that contributes lines to `/metrics`.
 pub trait PrometheusText: Send + Sync {
@@ -144,14 +142,9 @@ fn escape(value: &str) -> String {
 fn store_metrics(app: &App) -> Result<String, crate::authority::AuthorityError> {
     let authority = &app.authority;
     let now = authority.now();
-    let (counts, latest) = authority.store().read(|tx| {
-        let counts = certificates::count_by_status(tx)?;
-        let latest = [
-            crls::latest(tx, CrlKind::Full)?,
-            crls::latest(tx, CrlKind::Delta)?,
-        ];
-        Ok::<_, crate::store::StoreError>((counts, latest))
-    })?;
+    let figures = authority.store_figures()?;
+    let counts = figures.certificates_by_status;
+    let latest = [figures.last_full, figures.last_delta];
     let mut out = String::new();
     family(
         &mut out,

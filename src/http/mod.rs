@@ -134,9 +134,9 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         let ocsp = Arc::new(Responder::open(
             authority.config(),
             &authority.issuing_ca().cert,
-            authority.store(),
+            &authority.reader(),
         )?);
-        if let Err(e) = crate::publisher::sync_publish_dir(&authority) {
+        if let Err(e) = authority.republish_files() {
             tracing::error!(error = %e, "cannot write the publish directory");
         }
         let publisher = tokio::spawn(crate::publisher::run(authority.clone()));

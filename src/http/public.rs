@@ -16,8 +16,8 @@ use super::error::ApiError;
 use super::idempotency::blocking;
 use super::metrics;
 use super::request::PathParam;
-use crate::revocation::CrlKind;
-use crate::store::crls::{self, CrlSummary};
+use crate::authority::CrlFile;
+use crate::revocation::{CrlKind, CrlSummary};
 
 /// How long caches may keep the issuing CA certificate.
 const CA_CERT_MAX_AGE_S: u32 = 24 * 3600;
@@ -30,24 +30,15 @@ pub fn router() -> Router<Arc<App>> {
         .route("/metrics", get(metrics::render))
 }
 
-/// Which CRL a `/crl/{file}` names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CrlFile {
-    Latest(CrlKind),
-    Number(u64),
-}
-
-impl CrlFile {
-    /// `full.crl`, `delta.crl` or `<decimal number>.crl`.
-    fn parse(file: &str) -> Option<Self> {
-        match file.strip_suffix(".crl")? {
-            "full" => Some(Self::Latest(CrlKind::Full)),
-            "delta" => Some(Self::Latest(CrlKind::Delta)),
-            digits if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
-                digits.parse().ok().map(Self::Number)
-            }
-            _ => None,
+/// The CRL a `/crl/{file}` names: `full.crl`, `delta.crl` or `<decimal number>.crl`.
+fn parse_crl_file(file: &str) -> Option<CrlFile> {
+    match file.strip_suffix(".crl")? {
+        "full" => Some(CrlFile::Latest(CrlKind::Full)),
+        "delta" => Some(CrlFile::Latest(CrlKind::Delta)),
+        digits if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+            digits.parse().ok().map(CrlFile::Number)
         }
+        _ => None,
     }
 }
 
@@ -57,15 +48,9 @@ async fn crl(
     PathParam(file): PathParam,
     request: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let which = CrlFile::parse(&file)
+    let which = parse_crl_file(&file)
         .ok_or_else(|| ApiError::not_found("CRLs are full.crl, delta.crl or <number>.crl"))?;
-    let found = blocking(&app, move |authority| {
-        Ok(authority.store().with_reader(|conn| match which {
-            CrlFile::Latest(kind) => crls::latest_der(conn, kind),
-            CrlFile::Number(number) => crls::by_number(conn, number),
-        })?)
-    })
-    .await?;
+    let found = blocking(&app, move |authority| authority.crl_file(which)).await?;
     let (summary, der) =
         found.ok_or_else(|| ApiError::not_found("no such CRL has been published"))?;
     let now = app.authority.now();
@@ -116,14 +101,14 @@ mod tests {
     #[test]
     fn crl_file_names() {
         assert_eq!(
-            CrlFile::parse("full.crl"),
+            parse_crl_file("full.crl"),
             Some(CrlFile::Latest(CrlKind::Full))
         );
         assert_eq!(
-            CrlFile::parse("delta.crl"),
+            parse_crl_file("delta.crl"),
             Some(CrlFile::Latest(CrlKind::Delta))
         );
-        assert_eq!(CrlFile::parse("42.crl"), Some(CrlFile::Number(42)));
+        assert_eq!(parse_crl_file("42.crl"), Some(CrlFile::Number(42)));
         for bad in [
             "42",
             ".crl",
@@ -132,7 +117,7 @@ mod tests {
             "x.crl",
             "99999999999999999999999.crl",
         ] {
-            assert_eq!(CrlFile::parse(bad), None, "{bad}");
+            assert_eq!(parse_crl_file(bad), None, "{bad}");
         }
     }
 }

@@ -2,18 +2,16 @@
 //! resume every certificate of a card with subscriber code and IC card
 //! number, from a browser (HTML form) or a mobile client (JSON).
 //!
-//! Handlers here are thin: the rules live in [`card_request`] (pair check,
-//! throttling), [`csrf`] (forgery protection), [`answer`] (what each
+//! Handlers here are thin: the rules live in the authority
+//! ([`crate::authority::self_service`]: pair check, throttling), [`csrf`] (forgery protection), [`answer`] (what each
 //! outcome is called and which status it gets), and the answer is rendered
 //! by [`page`] or [`json`] according to the request's `Content-Type`.
 
 pub mod answer;
-pub mod card_request;
 pub mod client;
 pub mod csrf;
 mod headers;
 mod json;
-pub mod lockout;
 mod page;
 pub mod sync_window;
 pub mod words;
@@ -30,12 +28,11 @@ use axum::{Router, middleware};
 use serde::Deserialize;
 
 use self::answer::Answer;
-use self::card_request::{CardAction, CardRequest};
 use self::client::ClientAddress;
 use self::csrf::{CsrfKey, Nonce};
-use self::lockout::LockoutPolicy;
 use self::sync_window::SyncWindow;
 use super::App;
+use crate::authority::self_service::{CardAction, CardOutcome, CardRequest};
 use crate::authority::{Authority, AuthorityError};
 use crate::issuance::identity::check_code;
 
@@ -80,7 +77,7 @@ async fn form_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response 
     let markup = page::form_page(&page::FormPage {
         csrf_token: &token,
         window: SyncWindow::of(config),
-        policy: LockoutPolicy::from(config.selfservice),
+        policy: app.authority.lockout_policy(),
     });
     let mut response = markup.into_response();
     let secure = config.base_url.starts_with("https://");
@@ -178,7 +175,7 @@ impl Fields {
             subscriber_code: code("subscriber code", &self.subscriber_code)?,
             card_number: code("card number", &self.card_number)?,
             action,
-            client,
+            client: client.0,
         })
     }
 }
@@ -229,25 +226,21 @@ async fn decide(
         let Some(request) = fields.into_request(action, client) else {
             return Ok(Answer::BadInput);
         };
-        let outcome = card_request::handle(&authority, &request)?;
+        let outcome = authority.change_card_by_subscriber(&request)?;
         Ok(answer_to(&authority, outcome, &request))
     })
     .await
     .unwrap_or(Answer::Internal)
 }
 
-fn answer_to(
-    authority: &Authority,
-    outcome: card_request::Outcome,
-    request: &CardRequest,
-) -> Answer {
+fn answer_to(authority: &Authority, outcome: CardOutcome, request: &CardRequest) -> Answer {
     let config = authority.config();
     Answer::of(
         outcome,
         request.action,
         &request.card_number,
         SyncWindow::of(config),
-        LockoutPolicy::from(config.selfservice),
+        authority.lockout_policy(),
         authority.now(),
     )
 }

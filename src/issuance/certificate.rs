@@ -57,6 +57,8 @@ pub struct IssuedCertificate {
 pub enum BuildError {
     #[error("certificate encoding failed: {0}")]
     Encoding(String),
+    #[error("the {field} {value:?} is not a PrintableString (X.520)")]
+    NotPrintable { field: &'static str, value: String },
     #[error("the issuing CA certificate expired at {0}; it cannot issue")]
     CaExpired(OffsetDateTime),
 }
@@ -106,7 +108,7 @@ pub fn build_certificate(
     params.not_before = not_before;
     params.not_after = not_after;
     params.serial_number = Some(SerialNumber::from_slice(&serial.der_integer_bytes()));
-    params.distinguished_name = subject(identity, country, profile);
+    params.distinguished_name = subject(identity, country, profile)?;
     params.is_ca = IsCa::ExplicitNoCa;
     params.key_usages = key_usages(profile, csr.key_type);
     params.extended_key_usages = profile
@@ -138,11 +140,15 @@ pub fn build_certificate(
     })
 }
 
-fn subject(identity: &SubscriberIdentity, country: &str, profile: &Profile) -> DistinguishedName {
+fn subject(
+    identity: &SubscriberIdentity,
+    country: &str,
+    profile: &Profile,
+) -> Result<DistinguishedName, BuildError> {
     let mut dn = DistinguishedName::new();
     dn.push(
         DnType::CountryName,
-        DnValue::PrintableString(printable(country)),
+        DnValue::PrintableString(printable("country", country)?),
     );
     dn.push(
         DnType::CommonName,
@@ -152,16 +158,21 @@ fn subject(identity: &SubscriberIdentity, country: &str, profile: &Profile) -> D
         // id-at-serialNumber (2.5.4.5), PrintableString (X.520).
         dn.push(
             DnType::CustomDnType(vec![2, 5, 4, 5]),
-            DnValue::PrintableString(printable(&identity.code)),
+            DnValue::PrintableString(printable("subscriber code", &identity.code)?),
         );
     }
-    dn
+    Ok(dn)
 }
 
-/// Codes are validated as A–Z/0–9 before they get here, which PrintableString holds.
-fn printable(s: &str) -> rcgen::string::PrintableString {
-    rcgen::string::PrintableString::try_from(s).unwrap_or_else(|_| {
-        rcgen::string::PrintableString::try_from("invalid").expect("literal is printable")
+/// Codes are validated as A–Z/0–9 before they get here, which
+/// PrintableString holds; anything else stops the signature.
+fn printable(
+    field: &'static str,
+    value: &str,
+) -> Result<rcgen::string::PrintableString, BuildError> {
+    rcgen::string::PrintableString::try_from(value).map_err(|_| BuildError::NotPrintable {
+        field,
+        value: value.to_owned(),
     })
 }
 
@@ -218,4 +229,25 @@ fn dotted(arcs: &[u64]) -> String {
         .map(u64::to_string)
         .collect::<Vec<_>>()
         .join(".")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_outside_printable_string_stops_the_signature() {
+        assert!(printable("country", "TW").is_ok());
+        let refused = printable("subscriber code", "A80000001€").unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                BuildError::NotPrintable {
+                    field: "subscriber code",
+                    ..
+                }
+            ),
+            "{refused}"
+        );
+    }
 }

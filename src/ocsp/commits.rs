@@ -214,25 +214,20 @@ mod tests {
         let commit = |n: i64| {
             store
                 .write(|tx| {
-                    tx.execute(
-                        "INSERT INTO subscribers (code, name, created_at) VALUES (?1, 'x', 0)",
-                        [format!("A{n:09}")],
-                    )?;
-                    Ok::<_, crate::store::StoreError>(())
+                    let (code, card) = (format!("A{n:09}"), format!("TP{n:08}"));
+                    tx.register_subscriber_and_card(
+                        &code,
+                        "x",
+                        &card,
+                        time::OffsetDateTime::UNIX_EPOCH,
+                    )
                 })
                 .unwrap();
         };
         commit(0);
         let mut seen = vec![watch.current().expect("a marker in WAL mode")];
         for n in 1..20 {
-            store
-                .read(|tx| {
-                    tx.query_row("SELECT COUNT(*) FROM subscribers", [], |r| {
-                        r.get::<_, i64>(0)
-                    })
-                    .map_err(crate::store::StoreError::from)
-                })
-                .unwrap();
+            store.read(|tx| tx.card_owner("TP00000000")).unwrap();
             assert_eq!(
                 watch.current(),
                 seen.last().copied(),

@@ -1,5 +1,5 @@
 //! Status lookups for the responder: one indexed point query
-//! (`store::certificates::status_version`) per certificate, on read-only
+//! (`Snapshot::status_version`) per certificate, on read-only
 //! connections of the responder's own, and the store's commit marker
 //! ([`super::commits`]) that tells when a lookup can be skipped. RFC 5019
 //! §2.2.1 lets a responder serve pre-produced responses; SPEC §5 adds that
@@ -21,8 +21,8 @@ use rusqlite::Connection;
 
 use super::commits::{CommitMarker, CommitWatch};
 use crate::domain::Serial;
-use crate::store::certificates::{StatusVersion, status_version};
-use crate::store::{Store, StoreError};
+use crate::store::certificates::StatusVersion;
+use crate::store::{Snapshot, StoreError, StoreReader};
 
 /// Slots beyond the machine's parallelism, for blocking-pool threads and
 /// tests that call from many threads.
@@ -70,7 +70,7 @@ impl std::fmt::Debug for StatusReader {
 
 impl StatusReader {
     /// Opens a connection per available CPU (plus spares).
-    pub fn open(store: &Store) -> Result<Self, StoreError> {
+    pub fn open(store: &StoreReader) -> Result<Self, StoreError> {
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         let slots = (0..cpus + SPARE_SLOTS)
             .map(|_| {
@@ -93,7 +93,7 @@ impl StatusReader {
     /// The current status and its version, or `None` for a serial never issued.
     pub fn status(&self, serial: &Serial) -> Result<Option<StatusVersion>, StoreError> {
         let conn = self.connection();
-        status_version(&conn, &serial.to_hex())
+        Snapshot::on(&conn).status_version(&serial.to_hex())
     }
 
     fn connection(&self) -> MutexGuard<'_, Connection> {

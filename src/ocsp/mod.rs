@@ -30,7 +30,7 @@ use time::{Duration, OffsetDateTime};
 use crate::ca::{CaCertificate, CaError, CaKeyPair};
 use crate::config::Config;
 use crate::store::certificates::StatusVersion;
-use crate::store::{Store, StoreError};
+use crate::store::{StoreError, StoreReader};
 use cache::{
     CacheEntry, CacheKey, ConfirmedStatus, KnownRequest, KnownRequests, ResponseCache,
     SignedResponse, StatusMemo,
@@ -156,7 +156,7 @@ impl Responder {
     pub fn open(
         config: &Config,
         issuing: &CaCertificate,
-        store: &Store,
+        store: &StoreReader,
     ) -> Result<Self, ResponderError> {
         let key = CaKeyPair::load(&config.ocsp_cert, &config.ocsp_key)?;
         Self::new(
@@ -496,7 +496,8 @@ mod tests {
     use crate::domain::{CertStatus, Channel, RevocationReason, Serial};
     use crate::ocsp::request::HashAlgorithm;
     use crate::ocsp::request::tests::{cert_id_for, nonce_extension, request_der};
-    use crate::store::certificates::{self as certs, NewCertificate};
+    use crate::store::Store;
+    use crate::store::certificates::NewCertificate;
     use ring::signature::{ECDSA_P256_SHA256_ASN1, UnparsedPublicKey};
     use time::macros::datetime;
 
@@ -505,7 +506,7 @@ mod tests {
     /// A responder over a fresh store, with the dev hierarchy's keys.
     struct Fixture {
         _dir: tempfile::TempDir,
-        store: Store,
+        store: Arc<Store>,
         issuing: CaCertificate,
         responder: Responder,
         responder_key: Vec<u8>,
@@ -521,7 +522,8 @@ mod tests {
             let key = load(devkeys::OCSP_CERT, devkeys::OCSP_KEY);
             let responder_key = key.cert.public_key_bits.clone();
             let store = Store::open(&dir.path().join("eidca.sqlite3")).unwrap();
-            let statuses = StatusReader::open(&store).unwrap();
+            let store = Arc::new(store);
+            let statuses = StatusReader::open(&StoreReader::of(&store)).unwrap();
             let responder =
                 Responder::new(key, &issuing, statuses, Duration::minutes(10), 3).unwrap();
             Self {
@@ -536,7 +538,7 @@ mod tests {
         fn issue(&self, serial: &Serial) {
             self.store
                 .write(|tx| -> Result<(), StoreError> {
-                    certs::upsert_subscriber_and_card(tx, "A800000014", "Test", "TP03000001", NOW)
+                    tx.register_subscriber_and_card("A800000014", "Test", "TP03000001", NOW)
                         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                     let new = NewCertificate {
                         serial,
@@ -547,7 +549,7 @@ mod tests {
                         not_after: NOW + Duration::days(365),
                         der: b"not a certificate",
                     };
-                    certs::insert_certificate(tx, &new, Channel::Cli, NOW)?;
+                    tx.insert_certificate(&new, Channel::Cli, NOW)?;
                     Ok(())
                 })
                 .unwrap();
@@ -555,9 +557,7 @@ mod tests {
 
         fn change(&self, serial: &Serial, status: CertStatus, at: OffsetDateTime) {
             self.store
-                .write(|tx| {
-                    certs::record_status(tx, serial, status, at, "suspend", Channel::Cli, None)
-                })
+                .write(|tx| tx.record_status(serial, status, at, "suspend", Channel::Cli, None))
                 .unwrap();
         }
 

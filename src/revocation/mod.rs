@@ -26,6 +26,26 @@ impl CrlKind {
             Self::Delta => "delta",
         }
     }
+
+    /// The kind named `name` ([`Self::name`]), if there is one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Full, Self::Delta]
+            .into_iter()
+            .find(|k| k.name() == name)
+    }
+}
+
+/// A published CRL's header, as the store keeps it beside the DER.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrlSummary {
+    pub number: u64,
+    pub kind: CrlKind,
+    pub base_number: Option<u64>,
+    pub this_update: OffsetDateTime,
+    pub next_update: OffsetDateTime,
+    /// The newest status change this CRL reflects.
+    pub covers_seq: i64,
+    pub entries: u64,
 }
 
 /// A suspended or revoked certificate as the store lists it for a full CRL.

@@ -6,10 +6,10 @@
 //! and a rolled-back one never does. Rows older than the configured time
 //! to live are dead: never recalled, and purged as new ones are written.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 
-use super::{StoreError, to_unix};
+use super::{Change, Snapshot, StoreError, to_unix};
 
 /// One request's idempotency key: who sent it, the key, and what was asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,52 +41,58 @@ impl Remembered {
     }
 }
 
-/// The live answer remembered for `key`, if any; rows created before
-/// `alive_since` have expired.
-pub fn recall(
-    conn: &Connection,
-    key: &IdempotencyKey,
-    alive_since: OffsetDateTime,
-) -> Result<Option<Remembered>, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT request_hash, status, body FROM idempotency_keys
-             WHERE principal = ?1 AND key = ?2 AND created_at >= ?3",
-        )?
-        .query_row(params![key.principal, key.key, to_unix(alive_since)], |r| {
-            Ok(Remembered {
-                request_hash: r.get(0)?,
-                answer: Answer {
-                    status: r.get(1)?,
-                    body: r.get(2)?,
-                },
+impl Snapshot<'_> {
+    /// The live answer remembered for `key`, if any; rows created before
+    /// `alive_since` have expired.
+    pub fn recall_answer(
+        &self,
+        key: &IdempotencyKey,
+        alive_since: OffsetDateTime,
+    ) -> Result<Option<Remembered>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT request_hash, status, body FROM idempotency_keys
+                 WHERE principal = ?1 AND key = ?2 AND created_at >= ?3",
+            )?
+            .query_row(params![key.principal, key.key, to_unix(alive_since)], |r| {
+                Ok(Remembered {
+                    request_hash: r.get(0)?,
+                    answer: Answer {
+                        status: r.get(1)?,
+                        body: r.get(2)?,
+                    },
+                })
             })
-        })
-        .optional()?)
+            .optional()?)
+    }
 }
 
-/// Remembers `answer` for `key`. The caller has checked, in the same
-/// transaction, that no live answer exists; expired rows are purged first.
-pub fn remember(
-    conn: &Connection,
-    key: &IdempotencyKey,
-    answer: &Answer,
-    now: OffsetDateTime,
-    alive_since: OffsetDateTime,
-) -> Result<(), StoreError> {
-    conn.prepare_cached("DELETE FROM idempotency_keys WHERE created_at < ?1")?
-        .execute([to_unix(alive_since)])?;
-    conn.prepare_cached(
-        "INSERT INTO idempotency_keys (principal, key, request_hash, status, body, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        key.principal,
-        key.key,
-        key.request_hash.as_slice(),
-        answer.status,
-        answer.body,
-        to_unix(now)
-    ])?;
-    Ok(())
+impl Change<'_> {
+    /// Remembers `answer` for `key`. The caller has checked, in the same
+    /// transaction, that no live answer exists; expired rows are purged first.
+    pub fn remember_answer(
+        &self,
+        key: &IdempotencyKey,
+        answer: &Answer,
+        now: OffsetDateTime,
+        alive_since: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("DELETE FROM idempotency_keys WHERE created_at < ?1")?
+            .execute([to_unix(alive_since)])?;
+        self.conn.prepare_cached(
+            "INSERT INTO idempotency_keys (principal, key, request_hash, status, body, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            key.principal,
+            key.key,
+            key.request_hash.as_slice(),
+            answer.status,
+            answer.body,
+            to_unix(now)
+        ])?;
+        Ok(())
+    }
 }

@@ -5,20 +5,29 @@
 //! one transaction. Writers serialise on one connection (`BEGIN IMMEDIATE`),
 //! and concurrent writers share one commit (`group_commit`); readers use a
 //! small pool of their own connections and never block writers.
+//!
+//! The boundary is named after what the authority needs, not after SQL: a
+//! read runs on a [`Snapshot`], a change on a [`Change`] (which can also
+//! read what it is about to change), and the queries are their methods
+//! (`certificate`, `record_status`, `latest_crl`, ...). Only the authority
+//! holds a [`Store`]; the read side (publisher, OCSP responder, public
+//! downloads) gets a [`StoreReader`], which cannot write.
 
 pub mod audit;
 pub mod certificates;
 pub mod crls;
 mod group_commit;
 pub mod idempotency;
+mod rows;
 mod schema;
 pub mod selfservice;
 
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use group_commit::GroupWriter;
 
@@ -35,6 +44,8 @@ pub enum StoreError {
     },
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    #[error("cannot encode an audit record: {0}")]
+    AuditDetail(#[from] serde_json::Error),
     #[error("the database schema is version {found}, newer than this eidca understands ({known})")]
     SchemaTooNew { found: i64, known: i64 },
     #[error("commit failed: {0}")]
@@ -89,15 +100,15 @@ impl Store {
     /// The commit is durable when this returns. Concurrent changes may share
     /// that commit (group commit), each in its own savepoint: `f` sees every
     /// change committed before it, and a failing `f` undoes only its own.
-    pub fn write<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E>
+    pub fn write<T, E>(&self, f: impl FnOnce(&Change<'_>) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StoreError>,
     {
-        self.writer.write(f)
+        self.writer.write(|conn| f(&Change(Snapshot { conn })))
     }
 
     /// Runs `f` in one read transaction: a consistent snapshot.
-    pub fn read<T, E>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, E>) -> Result<T, E>
+    pub fn read<T, E>(&self, f: impl FnOnce(&Snapshot<'_>) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StoreError>,
     {
@@ -106,7 +117,7 @@ impl Store {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Deferred)
                 .map_err(StoreError::from)?;
-            let value = f(&tx)?;
+            let value = f(&Snapshot { conn: &tx })?;
             tx.finish().map_err(StoreError::from)?;
             Ok(value)
         })();
@@ -117,12 +128,12 @@ impl Store {
     /// Runs `f` on a pooled reader connection outside an explicit
     /// transaction: for single-statement reads (CRL downloads, idempotency
     /// recall). The OCSP hot path keeps its own connections (`open_reader`).
-    pub fn with_reader<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E>
+    pub fn with_reader<T, E>(&self, f: impl FnOnce(&Snapshot<'_>) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StoreError>,
     {
         let conn = self.reader()?;
-        let result = f(&conn);
+        let result = f(&Snapshot { conn: &conn });
         self.release(conn);
         result
     }
@@ -150,6 +161,69 @@ impl Store {
         if pool.len() < READER_POOL {
             pool.push(conn);
         }
+    }
+}
+
+/// What one read sees: a read transaction (or a single statement, for
+/// [`Store::with_reader`]). Its methods are the store's queries.
+#[derive(Clone, Copy)]
+pub struct Snapshot<'c> {
+    conn: &'c Connection,
+}
+
+impl<'c> Snapshot<'c> {
+    /// A snapshot over a connection of the caller's own (the OCSP hot path
+    /// keeps one per thread, opened with [`StoreReader::open_reader`]).
+    pub fn on(conn: &'c Connection) -> Self {
+        Self { conn }
+    }
+}
+
+/// One atomic change in progress: the writes, and every read of the state
+/// the change sees (through `Deref` to [`Snapshot`]).
+pub struct Change<'c>(Snapshot<'c>);
+
+impl<'c> Deref for Change<'c> {
+    type Target = Snapshot<'c>;
+
+    fn deref(&self) -> &Snapshot<'c> {
+        &self.0
+    }
+}
+
+/// The read side's handle on the store: it can read, never write.
+#[derive(Debug, Clone)]
+pub struct StoreReader(Arc<Store>);
+
+impl StoreReader {
+    /// The read handle of a store the caller (the authority) owns.
+    pub fn of(store: &Arc<Store>) -> Self {
+        Self(Arc::clone(store))
+    }
+
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+
+    /// [`Store::read`].
+    pub fn read<T, E>(&self, f: impl FnOnce(&Snapshot<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        self.0.read(f)
+    }
+
+    /// [`Store::with_reader`].
+    pub fn with_reader<T, E>(&self, f: impl FnOnce(&Snapshot<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        self.0.with_reader(f)
+    }
+
+    /// [`Store::open_reader`].
+    pub fn open_reader(&self) -> Result<Connection, StoreError> {
+        self.0.open_reader()
     }
 }
 

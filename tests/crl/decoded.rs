@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use der::{Decode, Encode};
-use eidca::authority::Authority;
+use eidca::authority::{Authority, CrlFile};
 use eidca::domain::Serial;
 use eidca::revocation::CrlKind;
-use eidca::store::crls;
+use eidca::revocation::CrlSummary;
 use time::OffsetDateTime;
 use x509_cert::Certificate;
 use x509_cert::crl::CertificateList;
@@ -168,18 +168,16 @@ fn reason_code(exts: &[x509_cert::ext::Extension]) -> u8 {
 /// The DER of a published CRL, as stored to be served again.
 pub fn stored_der(authority: &Authority, number: u64) -> Vec<u8> {
     let (summary, der) = authority
-        .store()
-        .read(|tx| crls::by_number(tx, number))
+        .crl_file(CrlFile::Number(number))
         .unwrap()
         .unwrap_or_else(|| panic!("CRL {number} is stored"));
     assert_eq!(summary.number, number);
     der
 }
 
-pub fn latest(authority: &Authority, kind: CrlKind) -> (crls::CrlSummary, Vec<u8>) {
+pub fn latest(authority: &Authority, kind: CrlKind) -> (CrlSummary, Vec<u8>) {
     authority
-        .store()
-        .read(|tx| crls::latest_der(tx, kind))
+        .crl_file(CrlFile::Latest(kind))
         .unwrap()
         .expect("a CRL of this kind was published")
 }

@@ -5,11 +5,11 @@
 use axum::http::StatusCode;
 use time::OffsetDateTime;
 
-use super::card_request::{CardAction, ChangedCertificate, Outcome, Refusal};
 use super::csrf::CsrfError;
-use super::lockout::LockoutPolicy;
 use super::sync_window::SyncWindow;
 use super::words::{Bilingual, in_minutes};
+use crate::authority::self_service::{CardAction, CardOutcome, ChangedCertificate, Refusal};
+use crate::domain::lockout::LockoutPolicy;
 
 /// What a POST is answered with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +38,7 @@ pub enum Answer {
 impl Answer {
     /// The answer to a handled request.
     pub fn of(
-        outcome: Outcome,
+        outcome: CardOutcome,
         action: CardAction,
         card_number: &str,
         window: SyncWindow,
@@ -46,16 +46,16 @@ impl Answer {
         now: OffsetDateTime,
     ) -> Self {
         match outcome {
-            Outcome::Changed { certificates, at } => Self::Changed {
+            CardOutcome::Changed { certificates, at } => Self::Changed {
                 action,
                 card_number: card_number.to_owned(),
                 certificates,
                 at,
                 window,
             },
-            Outcome::Refused(refusal) => Self::Refused(refusal),
-            Outcome::PairNotRecognised => Self::PairNotRecognised(policy),
-            Outcome::Locked { until } => Self::Locked { until, now },
+            CardOutcome::Refused(refusal) => Self::Refused(refusal),
+            CardOutcome::PairNotRecognised => Self::PairNotRecognised(policy),
+            CardOutcome::Locked { until } => Self::Locked { until, now },
         }
     }
 
@@ -246,4 +246,25 @@ pub fn lockout_notice(policy: &LockoutPolicy) -> Bilingual {
             window.en, lockout.en
         ),
     )
+}
+
+/// `3f2a…9c1e`: the first and last four hex digits of a serial, enough to
+/// match it with the card's documents, too little to look anything up by.
+pub fn mask_serial(hex: &str) -> String {
+    const SHOWN: usize = 4;
+    if hex.len() <= 2 * SHOWN || !hex.is_ascii() {
+        return hex.to_owned();
+    }
+    format!("{}…{}", &hex[..SHOWN], &hex[hex.len() - SHOWN..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serials_are_masked_in_the_middle() {
+        assert_eq!(mask_serial("3f2a00112233445566779c1e"), "3f2a…9c1e");
+        assert_eq!(mask_serial("1234"), "1234");
+    }
 }

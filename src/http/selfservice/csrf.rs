@@ -8,10 +8,6 @@
 //! read the token nor make the browser send the cookie. The HMAC key lives
 //! in the store, so forms loaded before a restart still work afterwards.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
-
 use axum::http::header::{COOKIE, HOST, ORIGIN, REFERER};
 use axum::http::{HeaderMap, HeaderValue};
 use base64::Engine;
@@ -21,7 +17,6 @@ use ring::rand::{SecureRandom, SystemRandom};
 use time::{Duration, OffsetDateTime};
 
 use crate::authority::{Authority, AuthorityError};
-use crate::store::selfservice::secret_or_insert;
 
 /// The cookie that carries the nonce.
 pub const COOKIE_NAME: &str = "eidca_selfservice";
@@ -60,7 +55,7 @@ impl Nonce {
         let mut bytes = [0u8; NONCE_LEN];
         SystemRandom::new()
             .fill(&mut bytes)
-            .map_err(|_| AuthorityError::Internal("random number generator failed".into()))?;
+            .map_err(|_| AuthorityError::Random)?;
         Ok(Self(bytes))
     }
 
@@ -101,32 +96,11 @@ impl std::fmt::Debug for CsrfKey {
     }
 }
 
-/// Keys already read, by store: the store is read once per process.
-static KEYS: OnceLock<Mutex<HashMap<PathBuf, CsrfKey>>> = OnceLock::new();
-
 impl CsrfKey {
-    /// The key of this authority's store, created there on first use.
-    /// Blocking: call from `spawn_blocking`.
+    /// The key of this authority's forms. Blocking: call from `spawn_blocking`.
     pub fn of(authority: &Authority) -> Result<Self, AuthorityError> {
-        let path = authority.store().path().to_path_buf();
-        let cache = KEYS.get_or_init(Default::default);
-        if let Some(key) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&path) {
-            return Ok(key.clone());
-        }
-        let mut fresh = [0u8; 32];
-        SystemRandom::new()
-            .fill(&mut fresh)
-            .map_err(|_| AuthorityError::Internal("random number generator failed".into()))?;
-        let now = authority.now();
-        let secret = authority
-            .store()
-            .write(|tx| secret_or_insert(tx, "csrf", &fresh, now).map_err(AuthorityError::from))?;
-        let key = Self(hmac::Key::new(hmac::HMAC_SHA256, &secret));
-        cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(path, key.clone());
-        Ok(key)
+        let secret = authority.form_secret()?;
+        Ok(Self(hmac::Key::new(hmac::HMAC_SHA256, &secret)))
     }
 
     /// A form token bound to `nonce`, issued at `now`.

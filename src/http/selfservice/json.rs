@@ -6,9 +6,9 @@ use axum::http::HeaderValue;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use time::OffsetDateTime;
 
 use super::answer::Answer;
-use crate::authority::rfc3339;
 
 /// Prefix of the problem types; the last part is [`Answer::slug`].
 pub const PROBLEM_TYPE_PREFIX: &str = "urn:eidca:problem:self-service:";
@@ -19,11 +19,14 @@ struct Changed<'a> {
     action: &'static str,
     card_number: &'a str,
     certificates: Vec<Certificate<'a>>,
-    changed_at: String,
+    #[serde(with = "time::serde::rfc3339")]
+    changed_at: OffsetDateTime,
     /// When OCSP and delta-CRL users see the change.
-    visible_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    visible_by: OffsetDateTime,
     /// When users of full CRLs only see it.
-    full_crl_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    full_crl_by: OffsetDateTime,
 }
 
 #[derive(Debug, Serialize)]
@@ -60,13 +63,13 @@ pub fn response(answer: &Answer) -> Response {
                 .iter()
                 .map(|c| Certificate {
                     profile: &c.profile,
-                    serial_masked: c.masked_serial(),
+                    serial_masked: super::answer::mask_serial(&c.serial),
                     status: c.status,
                 })
                 .collect(),
-            changed_at: rfc3339(*at),
-            visible_by: rfc3339(window.visible_by(*at)),
-            full_crl_by: rfc3339(window.full_crl_by(*at)),
+            changed_at: *at,
+            visible_by: window.visible_by(*at),
+            full_crl_by: window.full_crl_by(*at),
         })
         .into_response(),
         _ => problem(answer),

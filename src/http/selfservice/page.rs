@@ -7,12 +7,13 @@ use maud::{DOCTYPE, Markup, html};
 use time::OffsetDateTime;
 
 use super::STYLESHEET_PATH;
+use super::answer::mask_serial;
 use super::answer::{Answer, lockout_notice};
-use super::card_request::{CardAction, ChangedCertificate};
-use super::lockout::LockoutPolicy;
 use super::sync_window::SyncWindow;
 use super::words::{Bilingual, in_minutes, profile_name, status_name};
 use crate::authority::rfc3339;
+use crate::authority::self_service::{CardAction, ChangedCertificate};
+use crate::domain::lockout::LockoutPolicy;
 
 const ZH: &str = "zh-Hant-TW";
 const EN: &str = "en";
@@ -207,7 +208,7 @@ fn certificate_table(card_number: &str, certificates: &[ChangedCertificate]) -> 
                 @for certificate in certificates {
                     tr {
                         td { (both(&profile_name(&certificate.profile))) }
-                        td.serial { code { (certificate.masked_serial()) } }
+                        td.serial { code { (mask_serial(&certificate.serial)) } }
                         td.status { (both(&status_name(certificate.status))) }
                     }
                 }
@@ -231,7 +232,9 @@ fn visibility(at: OffsetDateTime, window: &SyncWindow) -> Markup {
 
 /// `2026-06-01 12:15:00 UTC`, machine-readable in `datetime`.
 fn timestamp(t: OffsetDateTime) -> Markup {
-    let machine = rfc3339(t);
+    // RFC 3339 cannot express years past 9999; such a time is shown as
+    // `time` displays it rather than not at all.
+    let machine = rfc3339(t).unwrap_or_else(|_| t.to_string());
     let human = machine.replacen('T', " ", 1).replace('Z', " UTC");
     html! { time datetime=(machine) { (human) } }
 }

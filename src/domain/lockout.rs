@@ -7,24 +7,12 @@
 
 use time::{Duration, OffsetDateTime};
 
-use crate::config::SelfServiceConfig;
-
 /// The throttling parameters (`[selfservice]` in the configuration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LockoutPolicy {
     pub max_failures: u32,
     pub failure_window: Duration,
     pub lockout: Duration,
-}
-
-impl From<SelfServiceConfig> for LockoutPolicy {
-    fn from(c: SelfServiceConfig) -> Self {
-        Self {
-            max_failures: c.max_failures,
-            failure_window: c.failure_window,
-            lockout: c.lockout,
-        }
-    }
 }
 
 impl LockoutPolicy {

@@ -1,31 +1,35 @@
-//! The use case behind both forms: a subscriber asks to suspend or resume
-//! every certificate of a card, proving only knowledge of the subscriber
-//! code that owns the card number.
+//! The subscriber's own use case (SPEC §7, "Self-service"): suspend or
+//! resume every certificate of a card, proving only knowledge of the
+//! subscriber code that owns the card number.
 //!
-//! Rules (SPEC §7, "Self-service"):
+//! Rules:
 //! * a wrong code, an unknown card, or a pair that does not belong together
-//!   is one and the same [`Outcome::PairNotRecognised`], reached by the same
-//!   work (lookup, constant-time comparison, failure records);
+//!   is one and the same [`CardOutcome::PairNotRecognised`], reached by the
+//!   same work (lookup, constant-time comparison, failure records);
 //! * failures are counted per card number and per client address in the
-//!   store; a locked key gets [`Outcome::Locked`] before the pair is even
-//!   looked at, so the right pair is refused too while locked;
+//!   store; a locked key gets [`CardOutcome::Locked`] before the pair is
+//!   even looked at, so the right pair is refused too while locked;
 //! * the lock check, the pair check and the failure records happen in one
 //!   write transaction, so parallel guesses cannot overrun the limit.
 
 use ring::digest::{SHA256, digest};
+use ring::rand::SecureRandom;
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
-use super::client::ClientAddress;
-use super::lockout::LockoutPolicy;
-use crate::authority::{Actor, Authority, AuthorityError, CertificateRecord};
+use super::{Actor, Authority, AuthorityError, CertificateRecord};
 use crate::domain::lifecycle::{Transition, is_expired};
+use crate::domain::lockout::LockoutPolicy;
 use crate::domain::{CertStatus, Channel};
-use crate::store::certificates::{self as certs, CertificateRow};
-use crate::store::selfservice::{self as failures, FailureScope};
+use crate::store::Change;
+use crate::store::certificates::CertificateRow;
+use crate::store::selfservice::FailureScope;
 
 /// The audit log's actor for every self-service change.
 const ACTOR: &str = "self-service";
+
+/// The name of the secret that signs the page's forms in the store.
+const FORM_SECRET: &str = "csrf";
 
 /// What the subscriber can do on the page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,23 +57,16 @@ pub struct CardRequest {
     pub subscriber_code: String,
     pub card_number: String,
     pub action: CardAction,
-    pub client: ClientAddress,
+    /// The client's address, as failures are counted against it.
+    pub client: String,
 }
 
-/// A certificate as the result page shows it.
+/// A certificate whose status the request changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangedCertificate {
     pub profile: String,
     pub serial: String,
     pub status: &'static str,
-}
-
-impl ChangedCertificate {
-    /// The serial with its middle hidden: enough to match it with the
-    /// card's documents, too little to look anything up by.
-    pub fn masked_serial(&self) -> String {
-        mask_serial(&self.serial)
-    }
 }
 
 /// Why the right pair still changed nothing.
@@ -88,7 +85,7 @@ pub enum Refusal {
 
 /// The answer to a [`CardRequest`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum CardOutcome {
     Changed {
         certificates: Vec<ChangedCertificate>,
         at: OffsetDateTime,
@@ -107,76 +104,112 @@ enum Check {
     Owner(Vec<CertificateRow>),
 }
 
-/// Handles one request. Blocking (SQLite): call from `spawn_blocking`.
-pub fn handle(authority: &Authority, request: &CardRequest) -> Result<Outcome, AuthorityError> {
-    let policy = LockoutPolicy::from(authority.config().selfservice);
-    let now = authority.now();
-    let check = authority
-        .store()
-        .write(|tx| check_pair(tx, &policy, request, now))?;
-    let before = match check {
-        Check::Locked(until) => return Ok(Outcome::Locked { until }),
-        Check::WrongPair => {
-            tracing::info!(client = %request.client.0, "self-service: pair not recognised");
-            return Ok(Outcome::PairNotRecognised);
+impl Authority {
+    /// The self-service throttling parameters (`[selfservice]`).
+    pub fn lockout_policy(&self) -> LockoutPolicy {
+        let c = self.config.selfservice;
+        LockoutPolicy {
+            max_failures: c.max_failures,
+            failure_window: c.failure_window,
+            lockout: c.lockout,
         }
-        Check::Owner(before) => before,
-    };
-    let actor = Actor {
-        name: ACTOR,
-        channel: Channel::SelfService,
-    };
-    let note = format!(
-        "self-service {} from {}",
-        request.action.name(),
-        request.client.0
-    );
-    match authority.change_card(
-        &request.card_number,
-        request.action.transition(),
-        Some(&note),
-        actor,
-    ) {
-        Ok(after) => Ok(Outcome::Changed {
-            certificates: changed(&before, &after),
-            at: authority.now(),
-        }),
-        Err(AuthorityError::Conflict(_)) => Ok(Outcome::Refused(refusal(
-            &before,
-            request.action,
-            authority.now(),
-        ))),
-        Err(e) => Err(e),
+    }
+
+    /// Handles one self-service request. Blocking (SQLite): call from
+    /// `spawn_blocking`.
+    pub fn change_card_by_subscriber(
+        &self,
+        request: &CardRequest,
+    ) -> Result<CardOutcome, AuthorityError> {
+        let policy = self.lockout_policy();
+        let now = self.now();
+        let check = self
+            .store
+            .write(|change| check_pair(change, &policy, request, now))?;
+        let before = match check {
+            Check::Locked(until) => return Ok(CardOutcome::Locked { until }),
+            Check::WrongPair => {
+                tracing::info!(client = %request.client, "self-service: pair not recognised");
+                return Ok(CardOutcome::PairNotRecognised);
+            }
+            Check::Owner(before) => before,
+        };
+        let actor = Actor {
+            name: ACTOR,
+            channel: Channel::SelfService,
+        };
+        let note = format!(
+            "self-service {} from {}",
+            request.action.name(),
+            request.client
+        );
+        match self.change_card(
+            &request.card_number,
+            request.action.transition(),
+            Some(&note),
+            actor,
+        ) {
+            Ok(after) => Ok(CardOutcome::Changed {
+                certificates: changed(&before, &after),
+                at: self.now(),
+            }),
+            Err(AuthorityError::NoEligibleCertificate { .. }) => Ok(CardOutcome::Refused(refusal(
+                &before,
+                request.action,
+                self.now(),
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The secret that signs the self-service forms, created in the store on
+    /// first use (two processes racing agree on the first one committed) and
+    /// kept for the life of this authority. Blocking: call from `spawn_blocking`.
+    pub fn form_secret(&self) -> Result<Vec<u8>, AuthorityError> {
+        if let Some(secret) = self.form_secret.get() {
+            return Ok(secret.clone());
+        }
+        let mut fresh = [0u8; 32];
+        self.rng
+            .fill(&mut fresh)
+            .map_err(|_| AuthorityError::Random)?;
+        let now = self.now();
+        let secret = self
+            .store
+            .write(|change| change.secret_or_insert(FORM_SECRET, &fresh, now))?;
+        Ok(self.form_secret.get_or_init(|| secret).clone())
     }
 }
 
 fn check_pair(
-    tx: &rusqlite::Connection,
+    change: &Change<'_>,
     policy: &LockoutPolicy,
     request: &CardRequest,
     now: OffsetDateTime,
 ) -> Result<Check, AuthorityError> {
     let keys = [
         (FailureScope::Card, request.card_number.as_str()),
-        (FailureScope::Client, request.client.0.as_str()),
+        (FailureScope::Client, request.client.as_str()),
     ];
     let mut locked_until = None;
     for (scope, key) in keys {
-        let recent = failures::failures_since(tx, scope, key, policy.horizon(now))?;
+        let recent = change.failures_since(scope, key, policy.horizon(now))?;
         locked_until = locked_until.max(policy.locked_until(&recent, now));
     }
     if let Some(until) = locked_until {
         return Ok(Check::Locked(until));
     }
-    let owner = certs::card_owner(tx, &request.card_number)?;
+    let owner = change.card_owner(&request.card_number)?;
     if !same_code(owner.as_deref(), &request.subscriber_code) {
         for (scope, key) in keys {
-            failures::record_failure(tx, scope, key, now)?;
+            change.record_failure(scope, key, now)?;
         }
-        failures::purge_failures_before(tx, policy.horizon(now))?;
+        change.purge_failures_before(policy.horizon(now))?;
         return Ok(Check::WrongPair);
     }
-    let before = certs::certificates_of_card(tx, &request.card_number)?.unwrap_or_default();
+    let before = change
+        .certificates_of_card(&request.card_number)?
+        .unwrap_or_default();
     Ok(Check::Owner(before))
 }
 
@@ -228,24 +261,9 @@ fn refusal(before: &[CertificateRow], action: CardAction, now: OffsetDateTime) -
     }
 }
 
-/// `3f2a…9c1e`: the first and last four hex digits.
-pub fn mask_serial(hex: &str) -> String {
-    const SHOWN: usize = 4;
-    if hex.len() <= 2 * SHOWN || !hex.is_ascii() {
-        return hex.to_owned();
-    }
-    format!("{}…{}", &hex[..SHOWN], &hex[hex.len() - SHOWN..])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn serials_are_masked_in_the_middle() {
-        assert_eq!(mask_serial("3f2a00112233445566779c1e"), "3f2a…9c1e");
-        assert_eq!(mask_serial("1234"), "1234");
-    }
 
     #[test]
     fn codes_match_only_an_existing_owner() {
