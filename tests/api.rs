@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use common::{KeyKind, Server, TestCa, make_csr, openssl_ok};
+use common::{KeyKind, Server, TestCa, http_client, make_csr, openssl_ok};
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -128,10 +128,7 @@ impl Ra {
 }
 
 fn client() -> Client {
-    Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .expect("HTTP client")
+    http_client(Duration::from_secs(60))
 }
 
 fn with_token(request: RequestBuilder, token: Option<&str>) -> RequestBuilder {

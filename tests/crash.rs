@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{KeyKind, TestCa, make_csr};
+use common::{KeyKind, TestCa, http_client, make_csr};
 use serde_json::{Value, json};
 
 const OFFICER: &str = "Bearer dev-officer-token";
@@ -36,10 +36,7 @@ struct Ledger {
 }
 
 fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
+    http_client(Duration::from_secs(10))
 }
 
 /// Tiny deterministic PRNG per client (xorshift), seeded from the clock.

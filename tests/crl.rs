@@ -1,4 +1,4 @@
-//! Issue 3: the certificate lifecycle (SPEC §3.1) and full and delta CRLs
+//! The certificate lifecycle (SPEC §3.1) and full and delta CRLs
 //! (SPEC §4), checked on the DER the program publishes, with OpenSSL and
 //! pkilint as outside oracles.
 //!
@@ -6,8 +6,6 @@
 //! injected clock and two-hour certificates; nothing here measures time.
 
 mod common;
-#[path = "crl/decoded.rs"]
-mod decoded;
 #[path = "crl/fixtures.rs"]
 mod fixtures;
 #[path = "crl/model.rs"]
@@ -18,17 +16,17 @@ mod oracles;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use common::{TestCa, assert_pkilint_clean};
-use decoded::{
-    CERTIFICATE_HOLD, Entries, KEY_COMPROMISE, Listed, REMOVE_FROM_CRL, decode, patched, stored_der,
+use common::crl::{
+    CERTIFICATE_HOLD, Entries, KEY_COMPROMISE, Listed, REMOVE_FROM_CRL, decode, patched,
 };
+use common::{OFFICER, TestCa, assert_pkilint_clean, issue};
 use eidca::authority::{Authority, AuthorityError, CertificateRecord, CrlFile};
 use eidca::clock::{Clock, SystemClock};
 use eidca::domain::{RevocationReason, Transition, TransitionError};
 use eidca::revocation::CrlKind;
 use fixtures::{
-    DELTA_URL, Fixture, ManualClock, OFFICER, change, issue, issuing_ca, lifecycle_state, revoke,
-    rfc3339, serial, short_lived_ca,
+    DELTA_URL, Fixture, ManualClock, change, issuing_ca, lifecycle_state, revoke, rfc3339, serial,
+    short_lived_ca, stored_der,
 };
 use model::{Run, step};
 use oracles::{Scenario, Verdict, openssl_reasons, openssl_text, value_after};

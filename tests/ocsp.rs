@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::{KeyKind, Server, TestCa, assert_pkilint_clean, make_csr, openssl, openssl_ok};
+use common::{Server, TestCa, assert_pkilint_clean, http_client, openssl, openssl_ok};
 
 /// The bare OCSPResponse for malformedRequest (RFC 6960 §4.2.1).
 const MALFORMED: &[u8] = &[0x30, 0x03, 0x0a, 0x01, 0x01];
@@ -131,8 +131,7 @@ impl Fixture {
 }
 
 fn issue(ca: &TestCa, card: &str) -> String {
-    let csr = make_csr(ca.path(), KeyKind::P256);
-    ca.issue("A800000014", card, "person-sign", &csr).0
+    common::issue(&ca.authority(), card).serial
 }
 
 fn path(p: &Path) -> &str {
@@ -187,11 +186,7 @@ fn assert_verified(out: &Output, serials: &[(&str, &str, Option<&str>)]) -> Stri
 }
 
 fn http() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
+    http_client(Duration::from_secs(30))
 }
 
 fn header(response: &reqwest::blocking::Response, name: &str) -> String {

@@ -9,8 +9,9 @@ mod webdriver;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use common::{KeyKind, Server, TestCa, make_csr};
+use common::{Server, TestCa, http_client_builder};
 use fantoccini::Locator;
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, Response};
@@ -85,20 +86,18 @@ fn status_of(ca: &TestCa, serial: &str) -> String {
 }
 
 fn issue(ca: &TestCa, code: &str, card: &str, profile: &str) -> String {
-    let csr = make_csr(ca.path(), KeyKind::P256);
-    ca.issue(code, card, profile, &csr).0
+    common::issue_for(&ca.authority(), code, card, profile).serial
 }
 
 /// An HTTP client connecting from a chosen loopback address (the whole of
 /// 127.0.0.0/8 reaches the server), so tests can play several clients.
 fn client_from(local: &str) -> Client {
     let local: IpAddr = local.parse().expect("address");
-    Client::builder()
-        .no_proxy()
+    http_client_builder(Duration::from_secs(30))
         .local_address(local)
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .expect("http client")
+        .expect("HTTP client")
 }
 
 /// A browser-like visitor without a browser: loads the page, keeps the

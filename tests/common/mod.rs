@@ -1,12 +1,19 @@
 //! Shared test harness: a throw-away CA (fresh development hierarchy, config
-//! and data directory), CSRs made by openssl, the eidca binary, a running
-//! server on an ephemeral port, and the pkilint linters.
+//! and data directory), certificates issued on it, CSRs made by openssl, the
+//! eidca binary, a running server on an ephemeral port, an HTTP client, the
+//! CRL decoder and the pkilint linters.
 #![allow(dead_code)]
+
+pub mod crl;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
+
+use eidca::authority::{Actor, Authority, CertificateRecord, IssueRequest};
+use eidca::domain::Channel;
 
 /// The development configuration of the repository, used as the template.
 const DEV_CONFIG: &str = include_str!("../../ca-config/eidca.toml");
@@ -95,17 +102,28 @@ impl TestCa {
         &self,
         clock: std::sync::Arc<dyn eidca::clock::Clock>,
     ) -> eidca::authority::Authority {
+        let config = self.config_with_env(&[]).expect("config");
+        eidca::authority::Authority::open(config, clock).expect("authority")
+    }
+
+    /// This CA's configuration as the binary loads it, with `pairs` as the
+    /// whole environment.
+    pub fn config_with_env(
+        &self,
+        pairs: &[(&str, &str)],
+    ) -> Result<eidca::config::Config, eidca::config::ConfigError> {
         let source = eidca::config::ConfigSource {
             path: self.config_path(),
             listen: None,
             data_dir: self.data_dir(),
         };
-        let config =
-            eidca::config::Config::load_with_env(&source, std::iter::empty()).expect("config");
-        eidca::authority::Authority::open(config, clock).expect("authority")
+        let env = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        eidca::config::Config::load_with_env(&source, env)
     }
 
-    /// Issues a certificate through the CLI; returns (serial hex, PEM path).
+    /// Issues a certificate through the CLI from an openssl CSR; returns
+    /// (serial hex, PEM path). For tests of the command line and of the
+    /// certificate itself; anything else uses [`issue`].
     pub fn issue(&self, code: &str, card: &str, profile: &str, csr: &Path) -> (String, PathBuf) {
         let pem = self.run_ok(&[
             "issue",
@@ -142,6 +160,64 @@ impl TestCa {
         }
         Server::start(cmd)
     }
+}
+
+/// The subscriber of every test certificate whose subscriber does not matter.
+pub const SUBSCRIBER: &str = "A800000014";
+
+/// The RA officer the tests act as through the library.
+pub const OFFICER: Actor<'static> = Actor {
+    name: "test-officer",
+    channel: Channel::Ra,
+};
+
+/// One P-256 CSR (DER) for every certificate issued through the library:
+/// issuance needs a valid proof of possession, not a distinct key per
+/// certificate, and rcgen is far quicker than an openssl process.
+pub fn shared_csr() -> &'static [u8] {
+    static CSR: OnceLock<Vec<u8>> = OnceLock::new();
+    CSR.get_or_init(|| {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+        let params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.serialize_request(&key).expect("CSR").der().to_vec()
+    })
+}
+
+/// Issues a person-sign certificate for [`SUBSCRIBER`] on `card`.
+pub fn issue(authority: &Authority, card: &str) -> CertificateRecord {
+    issue_for(authority, SUBSCRIBER, card, "person-sign")
+}
+
+/// Issues a certificate through the library as [`OFFICER`], from the
+/// shared CSR: the way a test gets a certificate it needs, when issuance is
+/// not what it tests.
+pub fn issue_for(
+    authority: &Authority,
+    subscriber: &str,
+    card: &str,
+    profile: &str,
+) -> CertificateRecord {
+    let request = IssueRequest {
+        subscriber_code: subscriber,
+        subscriber_name: "Test Subscriber",
+        card_number: card,
+        profile,
+        csr: shared_csr(),
+    };
+    authority.issue(&request, OFFICER).expect("issue")
+}
+
+/// An HTTP client for the test server: never through a proxy, and giving
+/// up after `timeout`.
+pub fn http_client(timeout: Duration) -> reqwest::blocking::Client {
+    http_client_builder(timeout).build().expect("HTTP client")
+}
+
+/// As [`http_client`], for a test that sets more (a local address, redirects).
+pub fn http_client_builder(timeout: Duration) -> reqwest::blocking::ClientBuilder {
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(timeout)
 }
 
 fn rand_suffix() -> u64 {

@@ -1,28 +1,23 @@
 //! Fixtures for the CRL tests: a CA with two-hour certificates, a clock the
-//! test moves, one CSR for every certificate, and the rows a status change
-//! writes (to show that a refusal wrote none).
+//! test moves, the stored CRLs, and the rows a status change writes (to
+//! show that a refusal wrote none).
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
-use eidca::authority::{Actor, Authority, CertificateRecord, IssueRequest};
+use eidca::authority::{Authority, CertificateRecord, CrlFile};
 use eidca::clock::{Clock, SystemClock};
-use eidca::domain::{Channel, RevocationReason, Serial, Transition};
-use eidca::revocation::CrlKind;
+use eidca::domain::{RevocationReason, Serial, Transition};
+use eidca::revocation::{CrlKind, CrlSummary};
 use rusqlite::types::Value;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 use x509_cert::Certificate;
 
-use crate::common::TestCa;
-use crate::decoded::{Crl, certificate_from_pem, decode, latest, stored_der};
+use crate::common::crl::{Crl, certificate_from_pem, decode};
+use crate::common::{OFFICER, TestCa, issue};
 
 /// The freshestCRL URL of the development config.
 pub const DELTA_URL: &str = "http://127.0.0.1:8080/crl/delta.crl";
-
-pub const OFFICER: Actor<'static> = Actor {
-    name: "test-officer",
-    channel: Channel::Ra,
-};
 
 /// The issuing CA certificate of a test CA: the CRL issuer.
 pub fn issuing_ca(ca: &TestCa) -> Certificate {
@@ -54,29 +49,6 @@ impl Clock for ManualClock {
 /// them expire.
 pub fn short_lived_ca() -> TestCa {
     TestCa::with_config(|config| config.replace("validity = \"1095d\"", "validity = \"2h\""))
-}
-
-/// One P-256 CSR for every test certificate: issuance needs a valid proof of
-/// possession, not a distinct key per certificate, and rcgen is far quicker
-/// than an openssl process.
-fn csr() -> &'static [u8] {
-    static CSR: OnceLock<Vec<u8>> = OnceLock::new();
-    CSR.get_or_init(|| {
-        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        let params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.serialize_request(&key).unwrap().der().to_vec()
-    })
-}
-
-pub fn issue(authority: &Authority, card: &str) -> CertificateRecord {
-    let request = IssueRequest {
-        subscriber_code: "A800000014",
-        subscriber_name: "Test Subscriber",
-        card_number: card,
-        profile: "person-sign",
-        csr: csr(),
-    };
-    authority.issue(&request, OFFICER).expect("issue")
 }
 
 pub fn serial(record: &CertificateRecord) -> Serial {
@@ -174,4 +146,21 @@ impl Fixture {
         let delta = latest(&self.authority, CrlKind::Delta).1;
         (decode(&full, &self.issuer), decode(&delta, &self.issuer))
     }
+}
+
+/// The DER of a published CRL, as stored to be served again.
+pub fn stored_der(authority: &Authority, number: u64) -> Vec<u8> {
+    let (summary, der) = authority
+        .crl_file(CrlFile::Number(number))
+        .unwrap()
+        .unwrap_or_else(|| panic!("CRL {number} is stored"));
+    assert_eq!(summary.number, number);
+    der
+}
+
+pub fn latest(authority: &Authority, kind: CrlKind) -> (CrlSummary, Vec<u8>) {
+    authority
+        .crl_file(CrlFile::Latest(kind))
+        .unwrap()
+        .expect("a CRL of this kind was published")
 }

@@ -11,8 +11,9 @@ use eidca::revocation::CrlKind;
 use proptest::prelude::*;
 use time::{Duration, OffsetDateTime};
 
-use crate::decoded::{CERTIFICATE_HOLD, Crl, Entries, Listed, REMOVE_FROM_CRL, patched};
-use crate::fixtures::{DELTA_URL, Fixture, OFFICER, lifecycle_state, rfc3339};
+use crate::common::OFFICER;
+use crate::common::crl::{CERTIFICATE_HOLD, Crl, Entries, Listed, REMOVE_FROM_CRL, patched};
+use crate::fixtures::{DELTA_URL, Fixture, lifecycle_state, rfc3339};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
@@ -298,8 +299,8 @@ impl Run {
         self.check_relying_party_view(&base, &delta, now);
     }
 
-    /// Issue 3: base patched by delta = the suspended and revoked
-    /// certificates that have not expired, with their reasons and dates.
+    /// The relying party's view, base patched by delta, is the suspended and
+    /// revoked certificates that have not expired, with their reasons and dates.
     /// Expired certificates may linger (SPEC §4), but only as they were.
     fn check_relying_party_view(&self, base: &Crl, delta: &Crl, now: OffsetDateTime) {
         let view = patched(base, delta);

@@ -4,9 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::common::{TestCa, openssl, openssl_ok};
-use crate::decoded::stored_der;
-use crate::fixtures::issue;
+use crate::common::{TestCa, issue, openssl, openssl_ok};
+use crate::fixtures::stored_der;
 
 /// A certificate written to a PEM file for openssl.
 pub struct CertFile {

@@ -7,8 +7,8 @@
 //! Shared by `tests/rp_check.rs` and `examples/rp_check.rs`.
 #![allow(dead_code)]
 
-#[path = "../crl/decoded.rs"]
-pub mod decoded;
+#[path = "../common/crl.rs"]
+pub mod crl;
 pub mod driver;
 pub mod ledger;
 pub mod ocsp_client;

@@ -17,7 +17,7 @@ use reqwest::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH};
 use time::OffsetDateTime;
 use x509_cert::Certificate;
 
-use super::decoded::{Crl, REMOVE_FROM_CRL, decode, patched};
+use super::crl::{Crl, REMOVE_FROM_CRL, decode, patched};
 use super::ledger::{Channel, Ledger, Status};
 use super::ocsp_client::{OcspAnswer, OcspClient};
 

@@ -1,13 +1,11 @@
 //! Reading a CRL the way a relying party does: from its DER, signature
-//! first, into plain data the tests compare.
+//! first, into plain data the tests compare. It knows nothing of the store,
+//! so any test, and the relying-party simulator, can use it.
 
 use std::collections::BTreeMap;
 
 use der::{Decode, Encode};
-use eidca::authority::{Authority, CrlFile};
 use eidca::domain::Serial;
-use eidca::revocation::CrlKind;
-use eidca::revocation::CrlSummary;
 use time::OffsetDateTime;
 use x509_cert::Certificate;
 use x509_cert::crl::CertificateList;
@@ -163,23 +161,6 @@ fn reason_code(exts: &[x509_cert::ext::Extension]) -> u8 {
     assert_eq!(exts[0].extn_id, const_oid::db::rfc5280::ID_CE_CRL_REASONS);
     assert!(!exts[0].critical);
     x509_cert::ext::pkix::CrlReason::from_der(exts[0].extn_value.as_bytes()).unwrap() as u8
-}
-
-/// The DER of a published CRL, as stored to be served again.
-pub fn stored_der(authority: &Authority, number: u64) -> Vec<u8> {
-    let (summary, der) = authority
-        .crl_file(CrlFile::Number(number))
-        .unwrap()
-        .unwrap_or_else(|| panic!("CRL {number} is stored"));
-    assert_eq!(summary.number, number);
-    der
-}
-
-pub fn latest(authority: &Authority, kind: CrlKind) -> (CrlSummary, Vec<u8>) {
-    authority
-        .crl_file(CrlFile::Latest(kind))
-        .unwrap()
-        .expect("a CRL of this kind was published")
 }
 
 /// The view a delta-aware relying party builds: the base's entries, then
