@@ -4,6 +4,10 @@
 //! Data flows one way: CLI or HTTP → [`authority`] → ([`domain`], [`signer`],
 //! [`store`]) → back.
 
+// The one exception, with its reasons, is `ocsp::commits` (a shared mapping
+// of SQLite's WAL-index header).
+#![deny(unsafe_code)]
+
 /// The use cases: issue, status changes, CRL publication.
 pub mod authority;
 /// CA certificates with their keys (issuing CA, OCSP responder).

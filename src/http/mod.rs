@@ -168,7 +168,7 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         // The last connection to close checkpoints the WAL and deletes it,
         // but only a read-write one can: so the responder's read-only
         // connections (gone with the router and the refresher) close
-        // before the store's own.
+        // before the store's own, which close with the last handle on it.
         drop(store_owner);
         Ok::<(), ServeError>(())
     })?;

@@ -21,12 +21,17 @@
 //! unknown format version) yields no marker, and the caller falls back to a
 //! real lookup: the check can make the responder slower, never staler.
 
+// The crate's one use of `unsafe`: mapping the header and reading it with
+// atomic loads (see `SharedHeader`); each block states its SAFETY.
+#![allow(unsafe_code)]
+
 use std::fs::File;
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use crate::store::StoreReader;
 
 /// Size of one copy of the WAL-index header.
 const HEADER_LEN: usize = 48;
@@ -56,20 +61,24 @@ impl CommitMarker {
 /// Reads the commit marker of one SQLite database.
 #[derive(Debug)]
 pub struct CommitWatch {
-    shm_path: PathBuf,
     /// Mapped on first use: the `-shm` file exists only while some
-    /// connection has the database open in WAL mode (ours do, for as long as
-    /// the responder lives, which also keeps SQLite from deleting it).
+    /// connection has the database open in WAL mode. Declared before
+    /// `store`, so unmapped before the store can close.
     shm: OnceLock<SharedHeader>,
+    /// Serialises the mapping, so that two threads racing the first read
+    /// make one mapping, not two.
+    mapping: Mutex<()>,
+    /// Owns the `-shm` descriptor, and its connections hold SQLite's locks
+    /// that keep the file from shrinking while it is mapped.
+    store: StoreReader,
 }
 
 impl CommitWatch {
-    pub fn new(database: &Path) -> Self {
-        let mut shm_path = database.as_os_str().to_owned();
-        shm_path.push("-shm");
+    pub fn new(store: &StoreReader) -> Self {
         Self {
-            shm_path: shm_path.into(),
             shm: OnceLock::new(),
+            mapping: Mutex::new(()),
+            store: store.clone(),
         }
     }
 
@@ -77,12 +86,20 @@ impl CommitWatch {
     pub fn current(&self) -> Option<CommitMarker> {
         let shm = match self.shm.get() {
             Some(header) => header,
-            None => {
-                let header = SharedHeader::map(File::open(&self.shm_path).ok()?)?;
-                self.shm.get_or_init(|| header)
-            }
+            None => self.map()?,
         };
         CommitMarker::parse(&shm.read())
+    }
+
+    /// Maps the header, once: the store opens the one descriptor, and the
+    /// mapping is made under `mapping`, so no thread builds a second one.
+    fn map(&self) -> Option<&SharedHeader> {
+        let _one_at_a_time = self.mapping.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(header) = self.shm.get() {
+            return Some(header);
+        }
+        let header = SharedHeader::map(self.store.shm_file()?)?;
+        Some(self.shm.get_or_init(|| header))
     }
 }
 
@@ -91,14 +108,12 @@ impl CommitWatch {
 /// per request, which cost about a tenth of a cached answer (BENCHMARKS.md).
 /// SQLite itself reads and writes the header through the same kind of
 /// mapping, so what it publishes is what we load.
+///
+/// It borrows the descriptor the store owns and never opens or closes one
+/// of its own (see `Store::shm_file`).
 #[derive(Debug)]
 struct SharedHeader {
     words: NonNull<AtomicU32>,
-    /// Kept open for as long as the mapping: closing any descriptor of the
-    /// `-shm` file releases every POSIX lock this process holds on it,
-    /// SQLite's own included (fcntl(2)), which would let another process
-    /// believe that nobody has the database open.
-    _file: File,
 }
 
 // SAFETY: the mapping is read only through atomic loads, which any thread
@@ -114,7 +129,7 @@ impl SharedHeader {
     /// Maps the header of an open `-shm` file, or `None` if the file is too
     /// short to hold one yet (SQLite creates it at 3 octets and grows it) or
     /// cannot be mapped.
-    fn map(file: File) -> Option<Self> {
+    fn map(file: &File) -> Option<Self> {
         let long_enough = file.metadata().ok()?.len() >= 2 * HEADER_LEN as u64;
         if !long_enough {
             return None;
@@ -134,7 +149,7 @@ impl SharedHeader {
         if address == libc::MAP_FAILED {
             return None;
         }
-        NonNull::new(address.cast()).map(|words| Self { words, _file: file })
+        NonNull::new(address.cast()).map(|words| Self { words })
     }
 
     /// Both header copies, the first read before the second. SQLite writes
@@ -145,10 +160,13 @@ impl SharedHeader {
     /// words while they are read.
     fn read(&self) -> [u8; 2 * HEADER_LEN] {
         // SAFETY: the mapping is MAPPED_LEN ≥ 96 octets, page-aligned and
-        // lives as long as `self`. The file is at least 96 octets long (see
-        // `map`) and SQLite never shrinks it while a connection has the
-        // database open, which the responder's own connections do for its
-        // whole life; it maps this very page in this process as well.
+        // lives as long as `self`. The file was at least 96 octets long when
+        // mapped (see `map`), and SQLite truncates or deletes it only when
+        // it takes the exclusive DMS lock, i.e. when no other connection
+        // holds its shared DMS lock. The store's connections hold that lock
+        // for as long as the store is open, and the `CommitWatch` that owns
+        // this mapping keeps the store open; SQLite maps this very page in
+        // this process as well.
         let words =
             unsafe { std::slice::from_raw_parts(self.words.as_ptr().cast_const(), HEADER_WORDS) };
         let mut bytes = [0u8; 2 * HEADER_LEN];
@@ -209,8 +227,8 @@ mod tests {
     #[test]
     fn every_commit_changes_the_marker_and_reads_do_not() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("eidca.sqlite3")).unwrap();
-        let watch = CommitWatch::new(store.path());
+        let store = std::sync::Arc::new(Store::open(&dir.path().join("eidca.sqlite3")).unwrap());
+        let watch = CommitWatch::new(&StoreReader::of(&store));
         let commit = |n: i64| {
             store
                 .write(|tx| {
@@ -240,12 +258,61 @@ mod tests {
         }
     }
 
+    /// The POSIX locks this process holds on the byte SQLite's connections
+    /// lock shared while they have the database open (the DMS byte, offset
+    /// 128 of the `-shm` file), as the kernel lists them.
+    fn dms_locks_held(shm: &std::path::Path) -> usize {
+        use std::os::unix::fs::MetadataExt;
+        let inode = std::fs::metadata(shm).unwrap().ino().to_string();
+        let pid = std::process::id().to_string();
+        std::fs::read_to_string("/proc/locks")
+            .unwrap()
+            .lines()
+            .map(|line| line.split_whitespace().collect::<Vec<_>>())
+            .filter(|f| f.get(1) == Some(&"POSIX") && f.get(4) == Some(&pid.as_str()))
+            .filter(|f| {
+                f.get(5)
+                    .is_some_and(|dev| dev.ends_with(&format!(":{inode}")))
+            })
+            .filter(|f| f.get(6) == Some(&"128"))
+            .count()
+    }
+
     #[test]
-    fn no_shm_file_no_marker() {
+    fn racing_first_reads_keep_sqlites_locks() {
         let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("eidca.sqlite3");
+        let store = std::sync::Arc::new(Store::open(&path).unwrap());
+        let reader = StoreReader::of(&store);
+        let watch = CommitWatch::new(&reader);
+        let shm = dir.path().join("eidca.sqlite3-shm");
         assert_eq!(
-            CommitWatch::new(&dir.path().join("absent.sqlite3")).current(),
-            None
+            dms_locks_held(&shm),
+            1,
+            "the store's connection holds the DMS lock"
         );
+        let start = std::sync::Barrier::new(16);
+        let markers: Vec<_> = std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..16)
+                .map(|_| {
+                    scope.spawn(|| {
+                        start.wait();
+                        watch.current()
+                    })
+                })
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        assert!(
+            markers.iter().all(|m| m.is_some() && *m == markers[0]),
+            "{markers:?}"
+        );
+        assert_eq!(
+            dms_locks_held(&shm),
+            1,
+            "a closed second descriptor of the -shm file dropped SQLite's lock"
+        );
+        drop(watch);
+        assert_eq!(dms_locks_held(&shm), 1, "dropping the watch closes nothing");
     }
 }

@@ -57,6 +57,9 @@ fn home_slot() -> usize {
 /// Read-only connections to the store, one per slot, and its commit marker.
 pub struct StatusReader {
     slots: Box<[Mutex<Connection>]>,
+    /// Declared last, so dropped after `slots`: it keeps the store open,
+    /// and the store's read-write connection must be the last to close
+    /// (only it can checkpoint the WAL away).
     commits: CommitWatch,
 }
 
@@ -81,7 +84,7 @@ impl StatusReader {
             .collect::<Result<_, StoreError>>()?;
         Ok(Self {
             slots,
-            commits: CommitWatch::new(store.path()),
+            commits: CommitWatch::new(store),
         })
     }
 

@@ -22,9 +22,10 @@ mod rows;
 mod schema;
 pub mod selfservice;
 
+use std::fs::File;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
@@ -66,6 +67,15 @@ pub struct Store {
     // the last connection to close checkpoints the WAL and removes it.
     readers: Mutex<Vec<Connection>>,
     writer: GroupWriter,
+    /// The one descriptor of the `-shm` file this process opens besides
+    /// SQLite's (the OCSP commit watch maps it). Declared last, so closed
+    /// after every connection: closing any descriptor of that file releases
+    /// all of this process's POSIX locks on it, SQLite's included (fcntl(2)),
+    /// and another process would then believe nobody has the database open.
+    shm: OnceLock<File>,
+    /// Serialises the opening of `shm`, so that no second descriptor is
+    /// ever made (and closed).
+    shm_opening: Mutex<()>,
 }
 
 impl std::fmt::Debug for Store {
@@ -89,11 +99,30 @@ impl Store {
             path: path.to_path_buf(),
             writer: GroupWriter::new(writer),
             readers: Mutex::new(Vec::new()),
+            shm: OnceLock::new(),
+            shm_opening: Mutex::new(()),
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The database's `-shm` file (SQLite's WAL index), opened read-only
+    /// once and kept open as long as this store; `None` while it does not
+    /// exist yet. See the `shm` field for why there is only ever one.
+    pub fn shm_file(&self) -> Option<&File> {
+        if let Some(file) = self.shm.get() {
+            return Some(file);
+        }
+        let _one_at_a_time = self.shm_opening.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(file) = self.shm.get() {
+            return Some(file);
+        }
+        let mut shm_path = self.path.as_os_str().to_owned();
+        shm_path.push("-shm");
+        let file = File::open(PathBuf::from(shm_path)).ok()?;
+        Some(self.shm.get_or_init(|| file))
     }
 
     /// Runs `f` as one atomic change, committing only if it returns `Ok`.
@@ -219,6 +248,11 @@ impl StoreReader {
         E: From<StoreError>,
     {
         self.0.with_reader(f)
+    }
+
+    /// [`Store::shm_file`].
+    pub fn shm_file(&self) -> Option<&File> {
+        self.0.shm_file()
     }
 
     /// [`Store::open_reader`].
