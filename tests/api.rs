@@ -85,6 +85,12 @@ impl Ra {
         )
     }
 
+    /// Issues a person-sign certificate for A800000014 on TP03000001, the
+    /// usual subject of a status change; returns its serial.
+    fn issue_on_the_card(&self) -> String {
+        serial_of(&self.issue("A800000014", "TP03000001", "person-sign"))
+    }
+
     fn change(&self, target: &str, action: &str, body: &Value) -> Response {
         self.post(
             &format!("/api/v1/{target}/{action}"),
@@ -316,7 +322,7 @@ fn certificate_lookup_accepts_upper_case_and_0x_and_refuses_garbage() {
 #[test]
 fn suspend_resume_revoke_follow_the_lifecycle_and_refuse_the_rest_with_409() {
     let ra = Ra::start();
-    let serial = serial_of(&ra.issue("A800000014", "TP03000001", "person-sign"));
+    let serial = ra.issue_on_the_card();
     let target = format!("certificates/{serial}");
 
     let held = expect_json(
@@ -454,7 +460,7 @@ fn subscriber_certificates_are_listed_and_unknown_subscribers_are_404() {
 fn publish_answers_the_crl_summary_and_the_crl_endpoints_serve_der() {
     let ra = Ra::start();
     expect_problem(ra.get("/crl/999999.crl", None), 404);
-    let serial = serial_of(&ra.issue("A800000014", "TP03000001", "person-sign"));
+    let serial = ra.issue_on_the_card();
     expect_json(
         ra.change(&format!("certificates/{serial}"), "suspend", &json!({})),
         200,
@@ -687,7 +693,7 @@ fn sync_window_reports_the_intervals_and_what_is_unpublished() {
         window["last_full"]["number"]
     );
 
-    let serial = serial_of(&ra.issue("A800000014", "TP03000001", "person-sign"));
+    let serial = ra.issue_on_the_card();
     let window = expect_json(ra.get("/api/v1/sync-window", Some(OFFICER)), 200);
     assert_eq!(
         window["oldest_unpublished_change"],
@@ -758,7 +764,7 @@ fn every_ra_route_refuses_anonymous_and_unknown_tokens_with_401() {
 #[test]
 fn the_auditor_role_reads_but_every_change_is_403() {
     let ra = Ra::start();
-    let serial = serial_of(&ra.issue("A800000014", "TP03000001", "person-sign"));
+    let serial = ra.issue_on_the_card();
     ra.record(&serial);
     let posts: Vec<_> = openapi_operations(&ra.openapi())
         .into_iter()
@@ -1000,7 +1006,7 @@ fn a_key_reused_with_another_request_is_422() {
 #[test]
 fn a_refusal_is_remembered_so_a_retry_cannot_become_a_change() {
     let ra = Ra::start();
-    let serial = serial_of(&ra.issue("A800000014", "TP03000001", "person-sign"));
+    let serial = ra.issue_on_the_card();
     let resume = format!("/api/v1/certificates/{serial}/resume");
     let refused = expect_problem(
         ra.post(&resume, Some(OFFICER), Some("resume-1"), &json!({})),

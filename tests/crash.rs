@@ -1,4 +1,4 @@
-//! Issue 8 / SPEC §10: a `kill -9` at any instant loses no change that was
+//! Crash safety (SPEC §10): a `kill -9` at any instant loses no change that was
 //! answered 2xx, never reissues a serial, never repeats a CRL number, and
 //! leaves an audit chain that verifies.
 //!

@@ -22,6 +22,18 @@ fn load(pem_path: &Path) -> Certificate {
     Certificate::from_der(&der).unwrap()
 }
 
+/// `openssl verify` of `pem` up to the test CA's root; asserts success,
+/// returns the verdict OpenSSL printed.
+fn verified(ca: &TestCa, pem: &Path) -> String {
+    let out = ca.openssl_verify(&[], pem);
+    assert!(
+        out.status.success(),
+        "openssl verify failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn uri(name: &GeneralName) -> String {
     match name {
         GeneralName::UniformResourceIdentifier(u) => u.to_string(),
@@ -39,8 +51,6 @@ fn dp_uri(dp: &x509_cert::ext::pkix::crl::dp::DistributionPoint) -> String {
 #[test]
 fn rsa_and_p256_certificates_of_both_profiles_verify_and_lint_clean() {
     let ca = TestCa::new();
-    let root = ca.root_cert();
-    let issuing = ca.issuing_cert();
     for (kind, card) in [
         (KeyKind::P256, "TP03000001"),
         (KeyKind::Rsa2048, "TP03000002"),
@@ -48,14 +58,7 @@ fn rsa_and_p256_certificates_of_both_profiles_verify_and_lint_clean() {
         for profile in ["person-sign", "person-encrypt"] {
             let csr = make_csr(ca.path(), kind);
             let (_, pem) = ca.issue("A800000014", card, profile, &csr);
-            let verdict = openssl_ok(&[
-                "verify",
-                "-CAfile",
-                root.to_str().unwrap(),
-                "-untrusted",
-                issuing.to_str().unwrap(),
-                pem.to_str().unwrap(),
-            ]);
+            let verdict = verified(&ca, &pem);
             assert!(
                 verdict.trim_end().ends_with(": OK"),
                 "{kind:?} {profile}: {verdict}"
@@ -250,17 +253,7 @@ fn p384_key_in_a_sha256_signed_csr_gets_a_p384_certificate() {
     let (_, pem) = ca.issue("A800000014", "TP03000001", "person-sign", &csr);
     let text = openssl_ok(&["x509", "-in", pem.to_str().unwrap(), "-noout", "-text"]);
     assert!(text.contains("NIST CURVE: P-384"), "{text}");
-    let root = ca.root_cert();
-    let issuing = ca.issuing_cert();
-    let verdict = openssl_ok(&[
-        "verify",
-        "-CAfile",
-        root.to_str().unwrap(),
-        "-untrusted",
-        issuing.to_str().unwrap(),
-        pem.to_str().unwrap(),
-    ]);
-    assert!(verdict.contains(": OK"));
+    assert!(verified(&ca, &pem).contains(": OK"));
 }
 
 #[test]
@@ -350,14 +343,7 @@ fn rsa_and_p384_issuing_ca_keys_sign_valid_certificates() {
             "person-sign",
             &make_csr(ca.path(), KeyKind::P256),
         );
-        let out = openssl(&[
-            "verify",
-            "-CAfile",
-            ca.root_cert().to_str().unwrap(),
-            "-untrusted",
-            cert.to_str().unwrap(),
-            pem.to_str().unwrap(),
-        ]);
+        let out = ca.openssl_verify(&[], &pem);
         assert!(
             out.status.success(),
             "{name}: {}",

@@ -1,4 +1,4 @@
-//! Issue 4: the OCSP responder against real clients. OpenSSL's `ocsp`
+//! The OCSP responder against real clients. OpenSSL's `ocsp`
 //! client sees every status change the moment the CLI commits it, verifies
 //! every answer against the dev root, over POST and GET, with and without a
 //! nonce; bad input never gets a 5xx; pkilint finds nothing wrong; RFC 5019

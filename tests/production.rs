@@ -1,4 +1,4 @@
-//! Issue 8: production mode refuses development keys, readable key files,
+//! Production mode refuses development keys, readable key files,
 //! development RA tokens and an implicit base URL — one test per refusal.
 
 mod common;

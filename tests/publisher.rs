@@ -1,12 +1,13 @@
-//! Issue 6: the publication schedule survives a restart. The service is
-//! stopped between publications (SIGTERM, and SIGKILL), stays down across
-//! the full and delta deadlines, and is started again: the missed
-//! publication happens at once on start, once, and CRL numbers continue.
-//! The history is read from the store, where the schedule comes from.
+//! The publication schedule survives a restart. The service is stopped
+//! between publications (SIGTERM, and SIGKILL), stays down across the full
+//! and delta deadlines, and is started again: the missed publication
+//! happens at once on start, once, and CRL numbers continue. The history is
+//! read from the store, where the schedule comes from; the tests wait for
+//! publications there rather than sleeping for a guessed time.
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{Server, TestCa};
 use eidca::revocation::CrlKind;
@@ -44,15 +45,52 @@ fn history(ca: &TestCa) -> Vec<CrlSummary> {
         .expect("CRL history")
 }
 
-fn seconds(s: f64) -> Duration {
-    Duration::from_secs_f64(s)
+/// The kinds of the CRLs published so far, oldest first, read on a
+/// read-only connection: polling must take no lock the running service
+/// could wait on. A store not there yet, or busy, reads as nothing new.
+fn published(ca: &TestCa) -> Vec<CrlKind> {
+    let Ok(conn) = rusqlite::Connection::open_with_flags(
+        ca.store_path(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    ) else {
+        return Vec::new();
+    };
+    let Ok(mut query) = conn.prepare("SELECT kind FROM crls ORDER BY number") else {
+        return Vec::new();
+    };
+    query
+        .query_map([], |row| row.get::<_, String>(0))
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .unwrap_or_default()
+        .iter()
+        .map(|kind| match kind.as_str() {
+            "full" => CrlKind::Full,
+            "delta" => CrlKind::Delta,
+            other => panic!("stored CRL of unknown kind {other:?}"),
+        })
+        .collect()
 }
 
-/// Sleeps until the wall clock passes `t`.
+/// Waits until the CRLs published so far satisfy `done`, which says what
+/// is awaited; fails the test when that takes longer than a schedule allows.
+fn wait_for(ca: &TestCa, what: &str, done: impl Fn(&[CrlKind]) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let crls = published(ca);
+        if done(&crls) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no {what}: {crls:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sleeps until the wall clock passes `t`: the service must stay down past
+/// a deadline, which no event announces.
 fn sleep_past(t: OffsetDateTime) {
     let left = t - OffsetDateTime::now_utc();
     if left.is_positive() {
-        std::thread::sleep(seconds(left.as_seconds_f64()));
+        std::thread::sleep(Duration::from_secs_f64(left.as_seconds_f64()));
     }
 }
 
@@ -62,8 +100,8 @@ fn sleep_past(t: OffsetDateTime) {
 fn run_across_a_restart(stop: Stop) -> (Vec<CrlSummary>, OffsetDateTime, OffsetDateTime) {
     let ca = TestCa::new();
     let server = ca.serve(&SHORT_INTERVALS);
-    // Mid-way between two deltas (they come about every second).
-    std::thread::sleep(seconds(3.5));
+    // Stopped just after a publication, so as far as can be from the next.
+    wait_for(&ca, "full CRL and three deltas", |crls| crls.len() >= 4);
     let stopped = OffsetDateTime::now_utc();
     stop.apply(server);
     let before = history(&ca);
@@ -75,7 +113,11 @@ fn run_across_a_restart(stop: Stop) -> (Vec<CrlSummary>, OffsetDateTime, OffsetD
 
     let restarted = OffsetDateTime::now_utc();
     let server = ca.serve(&SHORT_INTERVALS);
-    std::thread::sleep(seconds(3.5));
+    // The publications at once on start, then a delta on schedule: the
+    // service is past its start-up and would have doubled the full by now.
+    wait_for(&ca, "publications after the restart", |crls| {
+        crls.len() >= before.len() + 3
+    });
     assert!(server.terminate().success(), "graceful exit");
     (history(&ca), stopped, restarted)
 }
@@ -168,8 +210,13 @@ fn a_killed_service_publishes_the_missed_full_crl_once_on_start() {
 fn a_restart_before_any_deadline_publishes_no_extra_full_crl() {
     let ca = TestCa::new();
     for _ in 0..2 {
+        let before = published(&ca).len();
         let server = ca.serve(&SHORT_INTERVALS);
-        std::thread::sleep(seconds(1.5));
+        // A delta after the start: any full published at once on start
+        // would come before it.
+        wait_for(&ca, "delta CRL after the start", |crls| {
+            crls.iter().skip(before).any(|kind| *kind == CrlKind::Delta)
+        });
         assert!(server.terminate().success(), "graceful exit");
     }
     let history = history(&ca);

@@ -1,4 +1,4 @@
-//! Issue 6: the sync window of SPEC §6, observed end to end by a relying
+//! The sync window of SPEC §6, observed end to end by a relying
 //! party while a driver changes statuses at random (see `tests/rp/`).
 //!
 //! With delta 2 s, full 10 s and OCSP max-age 2 s, every change must show

@@ -1,4 +1,4 @@
-//! Issue 7: the subscriber's self-service page. A real browser suspends and
+//! The subscriber's self-service page. A real browser suspends and
 //! resumes a card; wrong pairs get one uniform answer; failures lock a card
 //! number and a client address, across restarts; forged posts change
 //! nothing; the page carries the security headers and no script.

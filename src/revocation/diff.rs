@@ -62,9 +62,15 @@ fn delta_entry(change: &StatusChange) -> Option<CrlEntry> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::domain::RevocationReason;
+    use std::collections::HashSet;
+
+    use proptest::prelude::*;
+    use time::OffsetDateTime;
     use time::macros::datetime;
+
+    use super::*;
+    use crate::domain::{RevocationReason, Transition, lifecycle};
+    use crate::revocation::ListedCertificate;
 
     /// A change whose base status began when the current one did, i.e. a
     /// status that did not change.
@@ -165,5 +171,112 @@ mod tests {
     fn unchanged_and_cancelled_changes_are_not_listed() {
         assert!(reasons(CertStatus::Good, CertStatus::Good).is_empty());
         assert!(reasons(CertStatus::Suspended, CertStatus::Suspended).is_empty());
+    }
+
+    /// Something that happens to one of a few certificates. The lifecycle
+    /// refuses some of them (a resumption of a good certificate, any change
+    /// to a revoked one); those record nothing, as in the store.
+    #[derive(Debug, Clone, Copy)]
+    enum Event {
+        Issue,
+        Change(Transition),
+    }
+
+    /// An event on serial 1 to 4, and whether the clock moves on a second
+    /// first: several changes within one second happen too.
+    fn event() -> impl Strategy<Value = (u8, Event, bool)> {
+        let revoke = proptest::sample::select(RevocationReason::ALL.to_vec())
+            .prop_map(|reason| Event::Change(Transition::Revoke(reason)));
+        let event = prop_oneof![
+            Just(Event::Issue),
+            Just(Event::Change(Transition::Suspend)),
+            Just(Event::Change(Transition::Resume)),
+            revoke,
+        ];
+        (1..=4u8, event, proptest::bool::ANY)
+    }
+
+    /// The status history `events` write, in sequence order.
+    fn history(events: &[(u8, Event, bool)]) -> Vec<HistoryRow> {
+        let not_after = datetime!(2030-01-01 0:00 UTC);
+        let mut at = datetime!(2026-01-01 0:00 UTC);
+        let mut statuses: HashMap<u8, (CertStatus, OffsetDateTime)> = HashMap::new();
+        let mut rows = Vec::new();
+        for &(serial, event, tick) in events {
+            if tick {
+                at += time::Duration::seconds(1);
+            }
+            let before = statuses.get(&serial).copied();
+            let after = match (event, before) {
+                (Event::Issue, None) => CertStatus::Good,
+                (Event::Change(transition), Some((current, _))) => {
+                    match lifecycle::apply(current, not_after, transition, at) {
+                        Ok(after) => after,
+                        Err(_) => continue,
+                    }
+                }
+                _ => continue,
+            };
+            statuses.insert(serial, (after, at));
+            rows.push(HistoryRow {
+                serial: Serial::from_magnitude(&[serial]).unwrap(),
+                before,
+                after,
+                at,
+            });
+        }
+        rows
+    }
+
+    /// What a full CRL made after `rows` lists: reason and revocationDate
+    /// by serial.
+    fn listed(rows: &[HistoryRow]) -> HashMap<Serial, (CrlReason, OffsetDateTime)> {
+        let mut current = HashMap::new();
+        for row in rows {
+            current.insert(row.serial.clone(), (row.after, row.at));
+        }
+        current
+            .into_iter()
+            .filter_map(|(serial, (status, since))| {
+                ListedCertificate {
+                    serial,
+                    status,
+                    since,
+                }
+                .entry()
+            })
+            .map(|entry| (entry.serial, (entry.reason, entry.revocation_date)))
+            .collect()
+    }
+
+    proptest! {
+        /// A relying party that applies the delta to its base (RFC 5280
+        /// §5.2.4: removeFromCRL removes, any other entry adds or replaces)
+        /// knows exactly what a full CRL made now would list, reasons and
+        /// dates included; the delta names each serial once, and removes
+        /// only what the base lists.
+        #[test]
+        fn base_plus_delta_is_the_current_state(
+            events in proptest::collection::vec(event(), 0..60),
+            cut in any::<proptest::sample::Index>(),
+        ) {
+            let rows = history(&events);
+            let after = cut.index(rows.len() + 1);
+            let base = listed(&rows[..after]);
+            let delta = delta_entries(&net_changes(rows[after..].to_vec()));
+
+            let mut view = base.clone();
+            let mut named = HashSet::new();
+            for entry in delta {
+                prop_assert!(named.insert(entry.serial.clone()), "{} twice", entry.serial);
+                if entry.reason == CrlReason::RemoveFromCrl {
+                    prop_assert!(base.contains_key(&entry.serial), "{} not in the base", entry.serial);
+                    view.remove(&entry.serial);
+                } else {
+                    view.insert(entry.serial, (entry.reason, entry.revocation_date));
+                }
+            }
+            prop_assert_eq!(view, listed(&rows));
+        }
     }
 }

@@ -151,6 +151,22 @@ impl TestCa {
         (serial.trim_start_matches("00").to_owned(), path)
     }
 
+    /// `openssl verify` of the certificate in `cert` up to this CA's root,
+    /// through its issuing CA, with `options` (CRL checks) first.
+    pub fn openssl_verify(&self, options: &[&str], cert: &Path) -> Output {
+        let (root, issuing) = (self.root_cert(), self.issuing_cert());
+        let mut args = vec![
+            "verify",
+            "-CAfile",
+            utf8(&root),
+            "-untrusted",
+            utf8(&issuing),
+        ];
+        args.extend_from_slice(options);
+        args.push(utf8(cert));
+        openssl(&args)
+    }
+
     /// Starts `eidca serve` on an ephemeral port with extra environment.
     pub fn serve(&self, env: &[(&str, &str)]) -> Server {
         let mut cmd = self.command();
@@ -218,6 +234,10 @@ pub fn http_client_builder(timeout: Duration) -> reqwest::blocking::ClientBuilde
     reqwest::blocking::Client::builder()
         .no_proxy()
         .timeout(timeout)
+}
+
+fn utf8(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
 }
 
 fn rand_suffix() -> u64 {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::common::{TestCa, issue, openssl, openssl_ok};
+use crate::common::{TestCa, issue, openssl_ok};
 use crate::fixtures::stored_der;
 
 /// A certificate written to a PEM file for openssl.
@@ -101,20 +101,11 @@ pub enum Verdict {
 
 /// `openssl verify -crl_check -use_deltas` with these CRLs.
 pub fn openssl_verdict(ca: &TestCa, cert: &Path, crls: &[&CrlFile]) -> Verdict {
-    let (root, issuing) = (ca.root_cert(), ca.issuing_cert());
-    let mut args = vec![
-        "verify",
-        "-CAfile",
-        path(&root),
-        "-untrusted",
-        path(&issuing),
-    ];
-    args.extend(["-crl_check", "-use_deltas"]);
+    let mut options = vec!["-crl_check", "-use_deltas"];
     for crl in crls {
-        args.extend(["-CRLfile", path(&crl.pem)]);
+        options.extend(["-CRLfile", path(&crl.pem)]);
     }
-    args.push(path(cert));
-    let out = openssl(&args);
+    let out = ca.openssl_verify(&options, cert);
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     match (out.status.success(), text.contains("certificate revoked")) {

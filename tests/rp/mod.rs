@@ -1,4 +1,4 @@
-//! The relying-party simulator (issue 6): while a driver suspends, resumes
+//! The relying-party simulator: while a driver suspends, resumes
 //! and revokes certificates through the RA API, a relying party polls the
 //! full CRL, the delta CRL and OCSP the way a real one does, and the ledger
 //! records when each channel first showed each change. The report compares

@@ -314,7 +314,7 @@ impl RelyingParty {
     }
 }
 
-/// SPEC §5 and issue 6 item 3: a cached answer is re-signed before it
+/// SPEC §5: a cached answer is re-signed before it
 /// passes half its validity, so none is ever served older than that.
 pub fn check_half_validity(
     how: &str,
