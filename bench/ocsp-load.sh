@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# OCSP load benchmark (issue 4): eidca's responder against a trivial fixed-body
+# OCSP load benchmark: eidca's responder against a trivial fixed-body
 # axum handler (the ceiling) and `openssl ocsp -index` (the peer), all on
 # 127.0.0.1, with wrk sharing the machine.
 #

@@ -1,4 +1,4 @@
-//! CRL benchmark (issue 3; results in BENCHMARKS.md, section "CRLs").
+//! CRL benchmark (results in BENCHMARKS.md, section "CRLs").
 //!
 //! Fills a store with suspended and revoked certificates, then times the
 //! full and the delta CRL through the production code paths. Run each step

@@ -1,4 +1,4 @@
-//! A relying party against a running eidca (issue 6): issues certificates,
+//! A relying party against a running eidca: issues certificates,
 //! suspends, resumes and revokes them at random through the RA API, polls
 //! the CRLs and OCSP as a real relying party does, and prints the observed
 //! delay per channel against the sync window of SPEC §6.

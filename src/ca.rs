@@ -79,12 +79,6 @@ impl CaCertificate {
             der,
         })
     }
-
-    /// PEM of the certificate.
-    pub fn pem(&self) -> String {
-        der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &self.der)
-            .unwrap_or_default()
-    }
 }
 
 /// A certificate and the private key that belongs to it.

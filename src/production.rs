@@ -1,4 +1,4 @@
-//! Production-mode start-up checks (issue 8): a production CA must not run
+//! Production-mode start-up checks: a production CA must not run
 //! with the public development keys, readable key files, the development
 //! RA tokens, or URLs guessed from the listen address.
 

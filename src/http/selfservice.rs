@@ -60,6 +60,7 @@ pub fn routes() -> Router<Arc<App>> {
 async fn form_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     let authority = app.authority.clone();
     let existing = Nonce::from_cookies(&headers);
+    let secure = app.authority.config().base_url.starts_with("https://");
     let prepared = blocking(move || {
         let key = CsrfKey::of(&authority)?;
         let nonce = match existing {
@@ -67,10 +68,16 @@ async fn form_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response 
             None => Nonce::random()?,
         };
         let token = key.token(&nonce, authority.now());
-        Ok((nonce, token))
+        let cookie = nonce
+            .set_cookie(secure)
+            .map_err(|e| AuthorityError::Render {
+                what: "the self-service cookie",
+                why: e.to_string(),
+            })?;
+        Ok((cookie, token))
     })
     .await;
-    let Some((nonce, token)) = prepared else {
+    let Some((cookie, token)) = prepared else {
         return render(Format::Html, &Answer::Internal);
     };
     let config = app.authority.config();
@@ -80,10 +87,7 @@ async fn form_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response 
         policy: app.authority.lockout_policy(),
     });
     let mut response = markup.into_response();
-    let secure = config.base_url.starts_with("https://");
-    response
-        .headers_mut()
-        .insert(SET_COOKIE, nonce.set_cookie(secure));
+    response.headers_mut().insert(SET_COOKIE, cookie);
     response
 }
 

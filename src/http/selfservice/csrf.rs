@@ -8,6 +8,7 @@
 //! read the token nor make the browser send the cookie. The HMAC key lives
 //! in the store, so forms loaded before a restart still work afterwards.
 
+use axum::http::header::InvalidHeaderValue;
 use axum::http::header::{COOKIE, HOST, ORIGIN, REFERER};
 use axum::http::{HeaderMap, HeaderValue};
 use base64::Engine;
@@ -75,14 +76,14 @@ impl Nonce {
     }
 
     /// The `Set-Cookie` value; `secure` when the page is served over https.
-    pub fn set_cookie(&self, secure: bool) -> HeaderValue {
+    pub fn set_cookie(&self, secure: bool) -> Result<HeaderValue, InvalidHeaderValue> {
         let secure = if secure { "; Secure" } else { "" };
         let value = format!(
             "{COOKIE_NAME}={}; Path=/self-service; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
             hex::encode(self.0),
             TOKEN_LIFETIME.whole_seconds()
         );
-        HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+        HeaderValue::from_str(&value)
     }
 }
 
@@ -226,7 +227,7 @@ mod tests {
     #[test]
     fn the_cookie_round_trips() {
         let nonce = Nonce([7; 32]);
-        let set = nonce.set_cookie(false);
+        let set = nonce.set_cookie(false).unwrap();
         let set = set.to_str().unwrap();
         assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"));
         let pair = set.split(';').next().unwrap();
