@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 use crate::ca::CaKeyPair;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::domain::Serial;
+use crate::domain::{Serial, SyncWindow};
 use crate::issuance::CertificateUrls;
 use crate::publish_dir::PublishDir;
 use crate::revocation::{CrlKind, CrlSummary};
@@ -37,25 +37,14 @@ pub use issue::IssueRequest;
 pub use publish::SignedCrl;
 pub use record::{Actor, CertificateRecord, rfc3339};
 
-/// The sync window of SPEC §6: how long after a change relying parties may
-/// still see the old status, and where publication stands.
+/// The sync window of SPEC §6 and where publication stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyncWindow {
-    pub ocsp_max_age: time::Duration,
-    pub delta_crl_interval: time::Duration,
-    pub full_crl_interval: time::Duration,
+pub struct SyncStatus {
+    pub window: SyncWindow,
     pub last_full: Option<CrlSummary>,
     pub last_delta: Option<CrlSummary>,
     /// The oldest status change that no published CRL reflects yet.
     pub oldest_unpublished_change: Option<OffsetDateTime>,
-}
-
-impl SyncWindow {
-    /// For a delta-aware relying party: the larger of the OCSP max-age and
-    /// the delta CRL interval.
-    pub fn worst_case(&self) -> time::Duration {
-        self.ocsp_max_age.max(self.delta_crl_interval)
-    }
 }
 
 /// Which published CRL a download names.
@@ -213,8 +202,17 @@ impl Authority {
         })
     }
 
-    /// The promised sync window (SPEC §6) and where publication stands.
-    pub fn sync_window(&self) -> Result<SyncWindow, AuthorityError> {
+    /// The promised sync window (SPEC §6), from the configured intervals.
+    pub fn sync_window(&self) -> SyncWindow {
+        SyncWindow {
+            ocsp_max_age: self.config.ocsp_max_age,
+            delta_crl_interval: self.config.delta_crl_interval,
+            full_crl_interval: self.config.full_crl_interval,
+        }
+    }
+
+    /// The promised sync window and where publication stands.
+    pub fn sync_status(&self) -> Result<SyncStatus, AuthorityError> {
         let (last_full, last_delta, oldest_unpublished_change) =
             self.store.read(|snapshot| -> Result<_, AuthorityError> {
                 let full = snapshot.latest_crl(CrlKind::Full)?;
@@ -227,10 +225,8 @@ impl Authority {
                     .unwrap_or(0);
                 Ok((full, delta, snapshot.oldest_change_after(covered)?))
             })?;
-        Ok(SyncWindow {
-            ocsp_max_age: self.config.ocsp_max_age,
-            delta_crl_interval: self.config.delta_crl_interval,
-            full_crl_interval: self.config.full_crl_interval,
+        Ok(SyncStatus {
+            window: self.sync_window(),
             last_full,
             last_delta,
             oldest_unpublished_change,

@@ -9,8 +9,10 @@ pub mod lockout;
 pub mod reason;
 pub mod serial;
 pub mod status;
+pub mod sync_window;
 
 pub use lifecycle::{Transition, TransitionError};
 pub use reason::{CrlReason, RevocationReason};
 pub use serial::Serial;
 pub use status::{CertStatus, Channel};
+pub use sync_window::SyncWindow;

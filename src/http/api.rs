@@ -26,7 +26,7 @@ use super::auth::Reader;
 use super::error::{ApiError, ProblemBody};
 use super::idempotency::{answer_once, blocking, json};
 use super::request::{BODY_LIMIT, Command, PathParam};
-use crate::authority::{Actor, CertificateRecord, IssueRequest, SyncWindow};
+use crate::authority::{Actor, CertificateRecord, IssueRequest, SyncStatus};
 use crate::domain::{Channel, RevocationReason, Serial, Transition};
 use crate::revocation::CrlKind;
 use crate::revocation::CrlSummary;
@@ -339,13 +339,13 @@ struct SyncWindowView {
     oldest_unpublished_change: Option<OffsetDateTime>,
 }
 
-impl From<&SyncWindow> for SyncWindowView {
-    fn from(w: &SyncWindow) -> Self {
+impl From<&SyncStatus> for SyncWindowView {
+    fn from(w: &SyncStatus) -> Self {
         Self {
-            ocsp_max_age_s: w.ocsp_max_age.whole_seconds(),
-            delta_crl_interval_s: w.delta_crl_interval.whole_seconds(),
-            full_crl_interval_s: w.full_crl_interval.whole_seconds(),
-            worst_case_s: w.worst_case().whole_seconds(),
+            ocsp_max_age_s: w.window.ocsp_max_age.whole_seconds(),
+            delta_crl_interval_s: w.window.delta_crl_interval.whole_seconds(),
+            full_crl_interval_s: w.window.full_crl_interval.whole_seconds(),
+            worst_case_s: w.window.worst_case().whole_seconds(),
             last_full: w.last_full.as_ref().map(Into::into),
             last_delta: w.last_delta.as_ref().map(Into::into),
             oldest_unpublished_change: w.oldest_unpublished_change,
@@ -685,6 +685,6 @@ async fn sync_window(
     State(app): State<Arc<App>>,
     _reader: Reader,
 ) -> Result<Json<SyncWindowView>, ApiError> {
-    let window = blocking(&app, |authority| authority.sync_window()).await?;
+    let window = blocking(&app, |authority| authority.sync_status()).await?;
     Ok(Json(SyncWindowView::from(&window)))
 }

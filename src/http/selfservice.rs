@@ -13,7 +13,6 @@ pub mod csrf;
 mod headers;
 mod json;
 mod page;
-pub mod sync_window;
 pub mod words;
 
 use std::sync::Arc;
@@ -29,8 +28,7 @@ use serde::Deserialize;
 
 use self::answer::Answer;
 use self::client::ClientAddress;
-use self::csrf::{CsrfKey, Nonce};
-use self::sync_window::SyncWindow;
+use self::csrf::{CsrfKey, FormNonce};
 use super::App;
 use crate::authority::self_service::{CardAction, CardOutcome, CardRequest};
 use crate::authority::{Authority, AuthorityError};
@@ -59,13 +57,13 @@ pub fn routes() -> Router<Arc<App>> {
 /// nonce cookie (kept if the browser already has one, so open tabs stay valid).
 async fn form_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     let authority = app.authority.clone();
-    let existing = Nonce::from_cookies(&headers);
+    let existing = FormNonce::from_cookies(&headers);
     let secure = app.authority.config().base_url.starts_with("https://");
     let prepared = blocking(move || {
         let key = CsrfKey::of(&authority)?;
         let nonce = match existing {
             Some(nonce) => nonce,
-            None => Nonce::random()?,
+            None => FormNonce::random()?,
         };
         let token = key.token(&nonce, authority.now());
         let cookie = nonce
@@ -80,10 +78,9 @@ async fn form_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response 
     let Some((cookie, token)) = prepared else {
         return render(Format::Html, &Answer::Internal);
     };
-    let config = app.authority.config();
     let markup = page::form_page(&page::FormPage {
         csrf_token: &token,
-        window: SyncWindow::of(config),
+        window: app.authority.sync_window(),
         policy: app.authority.lockout_policy(),
     });
     let mut response = markup.into_response();
@@ -218,7 +215,7 @@ async fn decide(
         return Answer::BadInput;
     };
     let authority = app.authority.clone();
-    let nonce = Nonce::from_cookies(headers);
+    let nonce = FormNonce::from_cookies(headers);
     blocking(move || {
         if format == Format::Html {
             let key = CsrfKey::of(&authority)?;
@@ -238,12 +235,11 @@ async fn decide(
 }
 
 fn answer_to(authority: &Authority, outcome: CardOutcome, request: &CardRequest) -> Answer {
-    let config = authority.config();
     Answer::of(
         outcome,
         request.action,
         &request.card_number,
-        SyncWindow::of(config),
+        authority.sync_window(),
         authority.lockout_policy(),
         authority.now(),
     )

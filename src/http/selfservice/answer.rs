@@ -6,9 +6,9 @@ use axum::http::StatusCode;
 use time::OffsetDateTime;
 
 use super::csrf::CsrfError;
-use super::sync_window::SyncWindow;
 use super::words::{Bilingual, in_minutes};
 use crate::authority::self_service::{CardAction, CardOutcome, ChangedCertificate, Refusal};
+use crate::domain::SyncWindow;
 use crate::domain::lockout::LockoutPolicy;
 
 /// What a POST is answered with.

@@ -49,9 +49,9 @@ pub enum CsrfError {
 
 /// The random value of the cookie.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Nonce([u8; NONCE_LEN]);
+pub struct FormNonce([u8; NONCE_LEN]);
 
-impl Nonce {
+impl FormNonce {
     pub fn random() -> Result<Self, AuthorityError> {
         let mut bytes = [0u8; NONCE_LEN];
         SystemRandom::new()
@@ -105,7 +105,7 @@ impl CsrfKey {
     }
 
     /// A form token bound to `nonce`, issued at `now`.
-    pub fn token(&self, nonce: &Nonce, now: OffsetDateTime) -> String {
+    pub fn token(&self, nonce: &FormNonce, now: OffsetDateTime) -> String {
         let stamp = now.unix_timestamp().to_be_bytes();
         let tag = hmac::sign(&self.0, &mac_input(nonce, &stamp));
         let mut raw = Vec::with_capacity(STAMP_LEN + tag.as_ref().len());
@@ -117,7 +117,7 @@ impl CsrfKey {
     /// Checks a submitted token against the cookie's nonce (in constant time).
     pub fn verify(
         &self,
-        nonce: Option<&Nonce>,
+        nonce: Option<&FormNonce>,
         token: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<(), CsrfError> {
@@ -139,7 +139,7 @@ impl CsrfKey {
     }
 }
 
-fn mac_input(nonce: &Nonce, stamp: &[u8; STAMP_LEN]) -> Vec<u8> {
+fn mac_input(nonce: &FormNonce, stamp: &[u8; STAMP_LEN]) -> Vec<u8> {
     [MAC_LABEL, &nonce.0, stamp].concat()
 }
 
@@ -200,7 +200,7 @@ mod tests {
 
     #[test]
     fn a_token_verifies_only_with_its_own_cookie_and_in_time() {
-        let (a, b) = (Nonce([1; 32]), Nonce([2; 32]));
+        let (a, b) = (FormNonce([1; 32]), FormNonce([2; 32]));
         let token = key().token(&a, NOW);
         assert_eq!(key().verify(Some(&a), Some(&token), NOW), Ok(()));
         assert_eq!(
@@ -226,7 +226,7 @@ mod tests {
 
     #[test]
     fn the_cookie_round_trips() {
-        let nonce = Nonce([7; 32]);
+        let nonce = FormNonce([7; 32]);
         let set = nonce.set_cookie(false).unwrap();
         let set = set.to_str().unwrap();
         assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"));
@@ -236,7 +236,7 @@ mod tests {
             COOKIE,
             HeaderValue::from_str(&format!("other=1; {pair}")).unwrap(),
         );
-        assert_eq!(Nonce::from_cookies(&headers), Some(nonce));
+        assert_eq!(FormNonce::from_cookies(&headers), Some(nonce));
     }
 
     fn headers(pairs: &[(axum::http::HeaderName, &str)]) -> HeaderMap {

@@ -9,10 +9,10 @@ use time::OffsetDateTime;
 use super::STYLESHEET_PATH;
 use super::answer::mask_serial;
 use super::answer::{Answer, lockout_notice};
-use super::sync_window::SyncWindow;
 use super::words::{Bilingual, in_minutes, profile_name, status_name};
 use crate::authority::rfc3339;
 use crate::authority::self_service::{CardAction, ChangedCertificate};
+use crate::domain::SyncWindow;
 use crate::domain::lockout::LockoutPolicy;
 
 const ZH: &str = "zh-Hant-TW";

@@ -1,9 +1,8 @@
-//! The sync window of SPEC §6 as the page states it: when relying services
-//! (tax portals, banks, government sites) see a change committed at `t`.
+//! The sync window of SPEC §6: when relying services (tax portals, banks,
+//! government sites) see a change committed at `t`, from the configured
+//! intervals.
 
 use time::{Duration, OffsetDateTime};
-
-use crate::config::Config;
 
 /// The configured figures behind the promise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,14 +16,6 @@ pub struct SyncWindow {
 }
 
 impl SyncWindow {
-    pub fn of(config: &Config) -> Self {
-        Self {
-            ocsp_max_age: config.ocsp_max_age,
-            delta_crl_interval: config.delta_crl_interval,
-            full_crl_interval: config.full_crl_interval,
-        }
-    }
-
     /// For a relying party that uses OCSP or delta CRLs: the larger of the
     /// OCSP max-age and the delta interval (`worst_case_s` of the API).
     pub fn worst_case(&self) -> Duration {
