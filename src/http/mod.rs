@@ -5,18 +5,20 @@
 //! Where things are: `api` (RA routes and OpenAPI), `public` (CRLs, CA
 //! certificate, health, metrics), `auth` (tokens and roles), `request`
 //! (strict bodies, idempotency keys), `idempotency` (answer at most once),
-//! `error` (problem+json), `caching` (ETag, Last-Modified, 304),
+//! `blocking` (use cases off the executor), `problem` (problem+json, for
+//! the API and self-service), `caching` (ETag, Last-Modified, 304),
 //! `metrics` (Prometheus text), `observe` (request ids, logs), `ocsp` (the
 //! OCSP responder's GET and POST), `connections` (accepting connections,
 //! with a header-read timeout).
 
 pub mod api;
 pub mod auth;
+pub mod blocking;
 pub mod caching;
-pub mod error;
 pub mod idempotency;
 pub mod metrics;
 pub mod observe;
+pub mod problem;
 pub mod public;
 pub mod request;
 
@@ -91,8 +93,8 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(api::router())
         .merge(public::router())
         .merge(selfservice::routes())
-        .fallback(error::no_such_route)
-        .method_not_allowed_fallback(error::method_not_allowed);
+        .fallback(problem::no_such_route)
+        .method_not_allowed_fallback(problem::method_not_allowed);
     // Abuse limits on the RA API, CRLs and self-service: at most
     // MAX_IN_FLIGHT requests handled at once (the rest wait their turn), and
     // none runs longer than REQUEST_TIMEOUT. A change that times out is
