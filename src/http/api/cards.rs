@@ -9,7 +9,7 @@ use axum::response::Response;
 
 use super::changes::{ChangeBody, ResumeBody, RevokeBody, SuspendBody};
 use super::views::CardRecords;
-use crate::authority::{Actor, CertificateRecord};
+use crate::authority::CertificateRecord;
 use crate::http::App;
 use crate::http::idempotency::{answer_once, json};
 use crate::http::problem::{ApiError, ProblemBody};
@@ -26,10 +26,7 @@ async fn change_card<B: ChangeBody>(
     let shown = card_number.clone();
     let render = move |records: &Vec<CertificateRecord>| json(&CardRecords::new(&shown, records));
     answer_once(&app, key, StatusCode::OK, render, move |authority, once| {
-        let actor = Actor {
-            name: &officer.name,
-            channel: change.channel,
-        };
+        let actor = change.actor(&officer.name);
         authority.change_card_once(
             &card_number,
             change.transition,

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use crate::authority::Actor;
 use crate::domain::{Channel, RevocationReason, Transition};
 use crate::http::problem::ApiError;
 
@@ -55,6 +56,16 @@ pub struct Change {
     pub transition: Transition,
     pub channel: Channel,
     pub note: Option<String>,
+}
+
+impl Change {
+    /// The officer asking, as the audit log records them.
+    pub fn actor<'a>(&self, officer: &'a str) -> Actor<'a> {
+        Actor {
+            name: officer,
+            channel: self.channel,
+        }
+    }
 }
 
 /// A request body that asks for a status change.
