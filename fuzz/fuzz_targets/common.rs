@@ -25,9 +25,9 @@ fn fixture() -> &'static Fixture {
         let source = eidca::config::ConfigSource { path, listen: None, data_dir: dir.path().join("data") };
         let config = eidca::config::Config::load_with_env(&source, std::iter::empty()).expect("load");
         let authority = Arc::new(
-            eidca::authority::Authority::open(config, Arc::new(eidca::authority::SystemClock)).expect("open"),
+            eidca::authority::Authority::open(config, Arc::new(eidca::clock::SystemClock)).expect("open"),
         );
-        let ocsp = eidca::ocsp::Responder::open(authority.config(), &authority.issuing_ca().cert, authority.store())
+        let ocsp = eidca::ocsp::Responder::open(authority.config(), &authority.issuing_ca().cert, &authority.reader())
             .expect("responder");
         let app = Arc::new(eidca::http::App::new(authority, Arc::new(ocsp)));
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
@@ -38,6 +38,6 @@ fn fixture() -> &'static Fixture {
 /// Sends one request through the real router.
 pub fn send(request: Request<Body>) -> Response<Body> {
     let fixture = fixture();
-    let router = eidca::http::router(fixture.app.clone());
+    let router = eidca::http::router(fixture.app.clone()).expect("router");
     fixture.runtime.block_on(router.oneshot(request)).expect("the router is infallible")
 }

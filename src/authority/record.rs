@@ -11,18 +11,15 @@ use crate::domain::lifecycle;
 use crate::store::certificates::CertificateRow;
 
 /// The certificate record of SPEC §7.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct CertificateRecord {
     /// Lowercase hex, no leading zero bytes.
-    #[schema(example = "4f3a09c2d1e8b7a6954321fedcba9876")]
     pub serial: String,
     /// `good`, `suspended` or `revoked`.
-    #[schema(value_type = String, example = "good")]
     pub status: &'static str,
     /// Past notAfter (derived, never stored).
     pub expired: bool,
     /// Null when good, `certificateHold` when suspended, the RFC 5280 reason when revoked.
-    #[schema(value_type = Option<String>, example = "certificateHold")]
     pub revocation_reason: Option<&'static str>,
     /// RFC 3339 UTC: when the current status began.
     pub status_since: String,

@@ -14,7 +14,7 @@ use axum::http::request::Parts;
 use subtle::ConstantTimeEq;
 
 use super::App;
-use super::error::{ApiError, Problem};
+use super::problem::{ApiError, Problem};
 use crate::config::{Role, TokenConfig};
 
 /// Who is calling: the configured name of the token and its role.

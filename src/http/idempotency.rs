@@ -1,5 +1,4 @@
-//! Running RA use cases off the async executor, and answering a POST at
-//! most once per `Idempotency-Key` (SPEC §7).
+//! Answering a POST at most once per `Idempotency-Key` (SPEC §7).
 //!
 //! With a key, the answer is remembered in the transaction of the change
 //! (see [`Authority::commit`](crate::authority)); a retry with the same key
@@ -11,30 +10,18 @@
 
 use std::sync::Arc;
 
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::App;
-use super::error::{ApiError, Problem, answer_response};
+use super::blocking::blocking;
+use super::problem::{ApiError, PROBLEM_JSON, Problem};
 use crate::authority::{Authority, AuthorityError, Idempotency, Outcome};
 use crate::store::idempotency::{Answer, IdempotencyKey, Remembered};
 
 /// Marks a replayed answer.
 pub const REPLAYED: &str = "idempotent-replayed";
-
-/// Runs `f` on the blocking pool (SQLite and signing block), inside the
-/// request's tracing span.
-pub async fn blocking<T: Send + 'static>(
-    app: &Arc<App>,
-    f: impl FnOnce(&Authority) -> Result<T, AuthorityError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let app = Arc::clone(app);
-    let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(|| f(&app.authority)))
-        .await?
-        .map_err(ApiError::from)
-}
 
 /// JSON bytes of an answer body. A value that cannot be serialised fails
 /// the use case (a 500 with nothing committed), never an empty body.
@@ -64,10 +51,8 @@ where
         + Send
         + 'static,
 {
-    let app = Arc::clone(app);
-    let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || {
-        span.in_scope(|| run(&app.authority, key.as_ref(), success, &render, use_case))
+    blocking(app, move |authority| {
+        Ok(run(authority, key.as_ref(), success, &render, use_case))
     })
     .await?
 }
@@ -92,18 +77,13 @@ where
     {
         return replay(prior, key);
     }
-    let answer = |value: &T| -> Result<Answer, AuthorityError> {
-        Ok(Answer {
-            status: success.as_u16(),
-            body: render(value)?,
-        })
-    };
+    let answer = |value: &T| Ok(to_answer(success, render(value)?));
     let once = key.map(|key| Idempotency {
         key,
         answer: &answer,
     });
     match use_case(authority, once.as_ref()) {
-        Ok(Outcome::Done(value)) => Ok(answer_response(answer(&value)?)),
+        Ok(Outcome::Done(value)) => Ok(response(answer(&value)?)),
         Ok(Outcome::Replayed(prior)) => match key {
             Some(key) => replay(prior, key),
             None => Err(ApiError::internal(&"replay without an idempotency key")),
@@ -112,7 +92,9 @@ where
             let refusal = ApiError::from(e);
             match key {
                 Some(key) if refusal.problem() != Problem::Internal => {
-                    match authority.remember_refusal(key, refusal.to_answer())? {
+                    let remembered =
+                        to_answer(refusal.problem().status(), refusal.body().to_json());
+                    match authority.remember_refusal(key, remembered)? {
                         Outcome::Done(_) => Err(refusal),
                         Outcome::Replayed(prior) => replay(prior, key),
                     }
@@ -131,9 +113,37 @@ fn replay(prior: Remembered, key: &IdempotencyKey) -> Result<Response, ApiError>
             "this Idempotency-Key was already used with a different request; use a new key",
         ));
     }
-    let mut response = answer_response(prior.answer);
+    let mut response = response(prior.answer);
     response
         .headers_mut()
         .insert(REPLAYED, HeaderValue::from_static("true"));
     Ok(response)
+}
+
+// The store keeps an answer as it was sent; these two are the only places
+// that know how it holds one.
+
+/// The answer to remember: its status and body.
+fn to_answer(status: StatusCode, body: Vec<u8>) -> Answer {
+    Answer {
+        status: status.as_u16(),
+        body,
+    }
+}
+
+/// A response from a remembered or fresh answer: JSON for success,
+/// problem+json for a refusal.
+fn response(answer: Answer) -> Response {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let media = if status.is_success() {
+        "application/json"
+    } else {
+        PROBLEM_JSON
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(media))],
+        answer.body,
+    )
+        .into_response()
 }

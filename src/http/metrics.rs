@@ -16,8 +16,8 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use super::App;
-use super::error::ApiError;
-use super::idempotency::blocking;
+use super::blocking::blocking;
+use super::problem::ApiError;
 
 /// A component that contributes lines to `/metrics`.
 pub trait PrometheusText: Send + Sync {

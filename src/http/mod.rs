@@ -5,18 +5,20 @@
 //! Where things are: `api` (RA routes and OpenAPI), `public` (CRLs, CA
 //! certificate, health, metrics), `auth` (tokens and roles), `request`
 //! (strict bodies, idempotency keys), `idempotency` (answer at most once),
-//! `error` (problem+json), `caching` (ETag, Last-Modified, 304),
+//! `blocking` (use cases off the executor), `problem` (problem+json, for
+//! the API and self-service), `caching` (ETag, Last-Modified, 304),
 //! `metrics` (Prometheus text), `observe` (request ids, logs), `ocsp` (the
 //! OCSP responder's GET and POST), `connections` (accepting connections,
 //! with a header-read timeout).
 
 pub mod api;
 pub mod auth;
+pub mod blocking;
 pub mod caching;
-pub mod error;
 pub mod idempotency;
 pub mod metrics;
 pub mod observe;
+pub mod problem;
 pub mod public;
 pub mod request;
 
@@ -50,6 +52,8 @@ pub enum ServeError {
     },
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("cannot write the OpenAPI document: {0}")]
+    OpenApi(serde_json::Error),
 }
 
 /// Shared state of every handler.
@@ -86,13 +90,13 @@ impl App {
 }
 
 /// The router with every route.
-pub fn router(app: Arc<App>) -> Router {
+pub fn router(app: Arc<App>) -> Result<Router, ServeError> {
     let routes = Router::new()
-        .merge(api::router())
+        .merge(api::router().map_err(ServeError::OpenApi)?)
         .merge(public::router())
         .merge(selfservice::routes())
-        .fallback(error::no_such_route)
-        .method_not_allowed_fallback(error::method_not_allowed);
+        .fallback(problem::no_such_route)
+        .method_not_allowed_fallback(problem::method_not_allowed);
     // Abuse limits on the RA API, CRLs and self-service: at most
     // MAX_IN_FLIGHT requests handled at once (the rest wait their turn), and
     // none runs longer than REQUEST_TIMEOUT. A change that times out is
@@ -112,7 +116,7 @@ pub fn router(app: Arc<App>) -> Router {
     // never waits on a writer, and the header-read timeout and its 64 KiB
     // body limit bound what a client can hold. Its GETs and POSTs do not even
     // reach the router (`ocsp::shortcut`); the routes answer the rest.
-    limited.merge(ocsp::routes()).with_state(app)
+    Ok(limited.merge(ocsp::routes()).with_state(app))
 }
 
 /// Requests handled at once, all limited routes together.
@@ -159,7 +163,7 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         eprintln!("eidca listening on http://{bound}");
         // Not axum::serve: it has no header-read timeout (see `connections`).
         let shortcut = ocsp::shortcut(Arc::clone(&app));
-        connections::serve(listener, router(app), shortcut, shutdown_signal()).await;
+        connections::serve(listener, router(app)?, shortcut, shutdown_signal()).await;
         publisher.abort();
         refresher.abort();
         // Both hold the store or the responder; wait until they let go.

@@ -19,7 +19,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
 use super::App;
-use super::error::ApiError;
+use super::problem::ApiError;
 
 pub const REQUEST_ID: &str = "x-request-id";
 

@@ -11,10 +11,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use super::App;
+use super::blocking::blocking;
 use super::caching::Freshness;
-use super::error::ApiError;
-use super::idempotency::blocking;
 use super::metrics;
+use super::problem::ApiError;
 use super::request::PathParam;
 use crate::authority::CrlFile;
 use crate::revocation::{CrlKind, CrlSummary};

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 
 use super::App;
 use super::auth::{Officer, Principal};
-use super::error::{ApiError, Problem};
+use super::problem::{ApiError, Problem};
 use crate::store::idempotency::IdempotencyKey;
 
 /// The largest JSON body accepted (a CSR in PEM is a few KiB).

@@ -31,6 +31,7 @@ use self::client::ClientAddress;
 use self::csrf::{CsrfKey, FormNonce};
 use super::App;
 use crate::authority::self_service::{CardAction, CardOutcome, CardRequest};
+use super::blocking::blocking;
 use crate::authority::{Authority, AuthorityError};
 use crate::issuance::identity::check_code;
 
@@ -56,11 +57,10 @@ pub fn routes() -> Router<Arc<App>> {
 /// `GET /self-service`: the two forms, each with a CSRF token bound to the
 /// nonce cookie (kept if the browser already has one, so open tabs stay valid).
 async fn form_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let authority = app.authority.clone();
     let existing = FormNonce::from_cookies(&headers);
     let secure = app.authority.config().base_url.starts_with("https://");
-    let prepared = blocking(move || {
-        let key = CsrfKey::of(&authority)?;
+    let prepared = step(&app, move |authority| {
+        let key = CsrfKey::of(authority)?;
         let nonce = match existing {
             Some(nonce) => nonce,
             None => FormNonce::random()?,
@@ -182,7 +182,7 @@ impl Fields {
 }
 
 async fn submit(
-    app: &App,
+    app: &Arc<App>,
     client: ClientAddress,
     headers: &HeaderMap,
     body: &[u8],
@@ -200,7 +200,7 @@ async fn submit(
 /// without a CORS preflight, which this service never grants; its
 /// `Origin`, when present, is checked all the same.
 async fn decide(
-    app: &App,
+    app: &Arc<App>,
     client: ClientAddress,
     headers: &HeaderMap,
     body: &[u8],
@@ -214,11 +214,10 @@ async fn decide(
     let Some(fields) = Fields::parse(format, body) else {
         return Answer::BadInput;
     };
-    let authority = app.authority.clone();
     let nonce = FormNonce::from_cookies(headers);
-    blocking(move || {
+    step(app, move |authority| {
         if format == Format::Html {
-            let key = CsrfKey::of(&authority)?;
+            let key = CsrfKey::of(authority)?;
             let now = authority.now();
             if let Err(e) = key.verify(nonce.as_ref(), fields.csrf_token.as_deref(), now) {
                 return Ok(Answer::Forgery(e));
@@ -228,7 +227,7 @@ async fn decide(
             return Ok(Answer::BadInput);
         };
         let outcome = authority.change_card_by_subscriber(&request)?;
-        Ok(answer_to(&authority, outcome, &request))
+        Ok(answer_to(authority, outcome, &request))
     })
     .await
     .unwrap_or(Answer::Internal)
@@ -258,20 +257,14 @@ fn render(format: Format, answer: &Answer) -> Response {
     response
 }
 
-/// Runs store work off the async threads; failures are logged here once
-/// and reach the client as [`Answer::Internal`].
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, AuthorityError> + Send + 'static,
+/// A step of a request on the blocking pool; a failure is logged here and
+/// reaches the client as [`Answer::Internal`].
+async fn step<T: Send + 'static>(
+    app: &Arc<App>,
+    work: impl FnOnce(&Authority) -> Result<T, AuthorityError> + Send + 'static,
 ) -> Option<T> {
-    match tokio::task::spawn_blocking(work).await {
-        Ok(Ok(value)) => Some(value),
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "self-service request failed");
-            None
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "self-service task failed");
-            None
-        }
-    }
+    blocking(app, work)
+        .await
+        .inspect_err(|e| tracing::error!(error = ?e, "self-service request failed"))
+        .ok()
 }

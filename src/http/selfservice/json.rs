@@ -2,16 +2,12 @@
 //! [`Answer`] as the page, as a JSON result or an RFC 9457 problem.
 
 use axum::Json;
-use axum::http::HeaderValue;
-use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::answer::Answer;
-
-/// Prefix of the problem types; the last part is [`Answer::slug`].
-pub const PROBLEM_TYPE_PREFIX: &str = "urn:eidca:problem:self-service:";
+use crate::http::problem::{PROBLEM_TYPE_PREFIX, ProblemBody};
 
 /// The body of a successful suspend or resume.
 #[derive(Debug, Serialize)]
@@ -34,18 +30,6 @@ struct Certificate<'a> {
     profile: &'a str,
     serial_masked: String,
     status: &'static str,
-}
-
-/// RFC 9457 problem details, plus `retry_after_s` when locked.
-#[derive(Debug, Serialize)]
-struct Problem {
-    #[serde(rename = "type")]
-    kind: String,
-    title: String,
-    status: u16,
-    detail: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    retry_after_s: Option<i64>,
 }
 
 pub fn response(answer: &Answer) -> Response {
@@ -76,19 +60,15 @@ pub fn response(answer: &Answer) -> Response {
     }
 }
 
+/// A refusal as problem details, typed `urn:eidca:problem:self-service:`
+/// and [`Answer::slug`], with `retry_after_s` when locked.
 fn problem(answer: &Answer) -> Response {
-    let status = answer.status();
-    let body = Problem {
-        kind: format!("{PROBLEM_TYPE_PREFIX}{}", answer.slug()),
+    ProblemBody {
+        kind: format!("{PROBLEM_TYPE_PREFIX}self-service:{}", answer.slug()),
         title: answer.title().en,
-        status: status.as_u16(),
+        status: answer.status().as_u16(),
         detail: answer.detail().en,
         retry_after_s: answer.retry_after(),
-    };
-    let mut response = (status, Json(body)).into_response();
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
-    response
+    }
+    .into_response()
 }

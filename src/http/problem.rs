@@ -1,6 +1,6 @@
-//! The one error type of the HTTP service: every refusal leaves as
-//! `application/problem+json` ([RFC 9457](https://www.rfc-editor.org/rfc/rfc9457))
-//! with `type`, `title`, `status` and `detail`, with the statuses of SPEC §7.
+//! Problem details ([RFC 9457](https://www.rfc-editor.org/rfc/rfc9457)): the
+//! one `application/problem+json` body of the service, sent by the RA API
+//! ([`ApiError`], with the statuses of SPEC §7) and by the self-service JSON.
 //!
 //! A 5xx never carries internals in `detail`: the cause goes to the log
 //! (under the request id) and the client gets a generic sentence.
@@ -10,10 +10,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::authority::{AuthorityError, ErrorClass};
-use crate::store::idempotency::Answer;
 
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The start of every problem `type` URI; the rest names the problem.
+pub const PROBLEM_TYPE_PREFIX: &str = "urn:eidca:problem:";
 
 /// What went wrong, as far as the client is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +103,31 @@ pub struct ProblemBody {
     pub title: String,
     pub status: u16,
     pub detail: String,
+    /// Seconds until a retry may succeed, an extension member (RFC 9457
+    /// §3.2) of the self-service lock-out; the RA API never sends it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
+    pub retry_after_s: Option<i64>,
+}
+
+impl ProblemBody {
+    /// The body as sent.
+    pub fn to_json(&self) -> Vec<u8> {
+        // Strings and integers always serialise.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+impl IntoResponse for ProblemBody {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (
+            status,
+            [(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON))],
+            self.to_json(),
+        )
+            .into_response()
+    }
 }
 
 /// A refused request.
@@ -139,21 +166,19 @@ impl ApiError {
         self.problem
     }
 
-    /// The status and body as sent, e.g. to remember for an idempotency key.
-    pub fn to_answer(&self) -> Answer {
-        let body = ProblemBody {
-            kind: format!("urn:eidca:problem:{}", self.problem.slug()),
+    /// The body as sent, e.g. to remember for an idempotency key.
+    pub fn body(&self) -> ProblemBody {
+        ProblemBody {
+            kind: format!("{PROBLEM_TYPE_PREFIX}{}", self.problem.slug()),
             title: self.problem.title().to_owned(),
             status: self.problem.status().as_u16(),
             detail: self.detail.clone(),
-        };
-        Answer {
-            status: body.status,
-            body: serde_json::to_vec(&body).unwrap_or_default(),
+            retry_after_s: None,
         }
     }
 }
 
+/// The one place where a use case's refusal becomes a problem.
 impl From<AuthorityError> for ApiError {
     fn from(e: AuthorityError) -> Self {
         match e.class() {
@@ -171,26 +196,9 @@ impl From<tokio::task::JoinError> for ApiError {
     }
 }
 
-/// A response from a remembered or fresh answer: JSON for success,
-/// problem+json for a refusal.
-pub fn answer_response(answer: Answer) -> Response {
-    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let media = if status.is_success() {
-        "application/json"
-    } else {
-        PROBLEM_JSON
-    };
-    (
-        status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static(media))],
-        answer.body,
-    )
-        .into_response()
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = answer_response(self.to_answer());
+        let mut response = self.body().into_response();
         let challenge = match self.problem {
             Problem::Unauthorized => Some(r#"Bearer realm="eidca""#),
             Problem::InvalidToken => Some(r#"Bearer realm="eidca", error="invalid_token""#),
