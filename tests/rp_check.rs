@@ -19,7 +19,7 @@ mod rp;
 
 use std::time::Duration;
 
-use common::TestCa;
+use common::{TestCa, crl};
 use rp::ledger::Channel;
 
 /// The short intervals of the test service.

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use super::crl::{CERTIFICATE_HOLD, Listed};
+use crate::crl::{CERTIFICATE_HOLD, Listed};
 
 /// A certificate's status as a relying party can tell it; a revocation
 /// carries its reasonCode (RFC 5280 §5.3.1).

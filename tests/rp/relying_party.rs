@@ -17,9 +17,9 @@ use reqwest::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH};
 use time::OffsetDateTime;
 use x509_cert::Certificate;
 
-use super::crl::{Crl, REMOVE_FROM_CRL, decode, patched};
 use super::ledger::{Channel, Ledger, Status};
 use super::ocsp_client::{OcspAnswer, OcspClient};
+use crate::crl::{Crl, REMOVE_FROM_CRL, decode, patched};
 
 /// A fetched object and what HTTP said about keeping it.
 #[derive(Debug)]
