@@ -9,11 +9,7 @@
 //! serial the base does not list, BaseCRLNumber names a published full CRL,
 //! nothing served past its nextUpdate, OCSP never past half its validity).
 
-// `rp` includes the CRL decoder of `common` itself, so that
-// examples/rp_check.rs (which has no `common`) builds it too.
-#[allow(clippy::duplicate_mod)]
 mod common;
-#[allow(clippy::duplicate_mod)]
 #[path = "rp/mod.rs"]
 mod rp;
 
