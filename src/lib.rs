@@ -1,14 +1,26 @@
 //! eidca: the back end of a certificate authority for national electronic-ID
 //! certificates on smart cards.
 //!
-//! Data flows one way: CLI or HTTP → [`authority`] → ([`domain`], [`signer`],
-//! [`store`]) → back.
+//! The crate is cut by role (the map is also at the top of README.md):
+//!
+//! ```text
+//!   HTTP (http/) ─┐                      ┌─ domain/, issuance/, revocation/  (pure: decide)
+//!   CLI (main.rs) ┴─→ authority/ ────────┼─ signer, ca                        (sign)
+//!                     (the one decider)  └─ store/ (Store: the only writer)
+//!
+//!   read side:  publisher ─→ authority (asks it to publish)
+//!               ocsp/      ─→ store::StoreReader (reads, never writes)
+//! ```
+//!
+//! Only [`authority::Authority`] holds a writable [`store::Store`]; the read
+//! side gets a [`store::StoreReader`]. Nothing in [`domain`] imports the
+//! crate's I/O.
 
 // The one exception, with its reasons, is `ocsp::commits` (a shared mapping
 // of SQLite's WAL-index header).
 #![deny(unsafe_code)]
 
-/// The use cases: issue, status changes, CRL publication.
+/// The one decider: issue, status changes, self-service, CRL publication, and the reads behind them.
 pub mod authority;
 /// CA certificates with their keys (issuing CA, OCSP responder).
 pub mod ca;
@@ -18,9 +30,9 @@ pub mod clock;
 pub mod config;
 /// The development CA hierarchy generator (`eidca dev-keys`).
 pub mod devkeys;
-/// Pure lifecycle core: serials, statuses, reasons, transitions.
+/// Pure core: serials, statuses, reasons, transitions, lock-out rule, sync window.
 pub mod domain;
-/// The HTTP service.
+/// The HTTP service: RA API, public downloads, self-service page, OCSP over HTTP.
 pub mod http;
 /// Certificate issuance: CSR checks and the end-entity profile.
 pub mod issuance;
@@ -36,5 +48,5 @@ pub mod publisher;
 pub mod revocation;
 /// CA keys: load, sign, describe.
 pub mod signer;
-/// The SQLite store: schema, certificates, CRLs, the audit chain.
+/// The SQLite store, the only writer: queries named after what they mean, the audit chain.
 pub mod store;

@@ -3,10 +3,10 @@
 //! self-service, and the reads behind them. The RA API, the CLI and the
 //! self-service page all come through here, so every rule is enforced once.
 //!
-//! It holds the only writable [`Store`]; each state change and its audit
+//! It holds the only writable [`Store`](crate::store::Store); each state change and its audit
 //! record commit in one transaction, and the caller gets a result only
 //! after the commit (SPEC §10). The read side (publisher, OCSP responder,
-//! downloads) gets a [`StoreReader`] from [`Authority::reader`].
+//! downloads) gets a [`StoreReader`](crate::store::StoreReader) from [`Authority::reader`](crate::authority::Authority::reader).
 
 mod error;
 mod idempotency;

@@ -30,8 +30,8 @@ use self::answer::Answer;
 use self::client::ClientAddress;
 use self::csrf::{CsrfKey, FormNonce};
 use super::App;
-use crate::authority::self_service::{CardAction, CardOutcome, CardRequest};
 use super::blocking::blocking;
+use crate::authority::self_service::{CardAction, CardOutcome, CardRequest};
 use crate::authority::{Authority, AuthorityError};
 use crate::issuance::identity::check_code;
 
