@@ -3,6 +3,7 @@
 //!
 //! Data flows one way: CLI or HTTP → [`authority`] → ([`domain`], [`signer`],
 //! [`store`]) → back.
+#![deny(unsafe_code)]
 
 /// The use cases: issue, status changes, CRL publication.
 pub mod authority;

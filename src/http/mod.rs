@@ -30,7 +30,7 @@ use std::sync::Arc;
 use axum::Router;
 
 use crate::authority::{Authority, StartError};
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::ocsp::Responder;
 use auth::Tokens;
@@ -128,9 +128,10 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    let shm_descriptor = runtime.block_on(async move {
         let listen = config.listen.clone();
-        let authority = Arc::new(Authority::open(config, Arc::new(SystemClock))?);
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let authority = Arc::new(Authority::open(config, Arc::clone(&clock))?);
         let ocsp = Arc::new(Responder::open(
             authority.config(),
             &authority.issuing_ca().cert,
@@ -140,10 +141,10 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
             tracing::error!(error = %e, "cannot write the publish directory");
         }
         let publisher = tokio::spawn(crate::publisher::run(authority.clone()));
-        let clock = Arc::clone(&authority);
-        let refresher = tokio::spawn(crate::ocsp::refresh_forever(Arc::clone(&ocsp), move || {
-            clock.now()
-        }));
+        let refresher = tokio::spawn(crate::ocsp::refresh_forever(Arc::clone(&ocsp), clock));
+        // Closing it would drop SQLite's locks on the -shm file, so it
+        // closes after the store's connections: see below.
+        let shm_descriptor = ocsp.commit_watch();
         // Held here to the end, so that the store closes after everything
         // else: see below.
         let store_owner = Arc::clone(&authority);
@@ -170,10 +171,11 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         // connections (gone with the router and the refresher) close
         // before the store's own.
         drop(store_owner);
-        Ok::<(), ServeError>(())
+        Ok::<_, ServeError>(shm_descriptor)
     })?;
     // Dropping the runtime waits for blocking tasks (store writes) still running.
     drop(runtime);
+    drop(shm_descriptor);
     tracing::info!("stopped");
     Ok(())
 }

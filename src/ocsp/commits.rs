@@ -20,13 +20,17 @@
 //! database. Any doubt (no `-shm` file, copies differ, not initialised, an
 //! unknown format version) yields no marker, and the caller falls back to a
 //! real lookup: the check can make the responder slower, never staler.
+#![allow(
+    unsafe_code,
+    reason = "the crate's one unsafe: mapping SQLite's shared memory takes mmap and loads through a raw pointer"
+)]
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 /// Size of one copy of the WAL-index header.
 const HEADER_LEN: usize = 48;
@@ -54,13 +58,24 @@ impl CommitMarker {
 }
 
 /// Reads the commit marker of one SQLite database.
+///
+/// Closing any descriptor of the `-shm` file releases every POSIX lock this
+/// process holds on it, SQLite's own included (fcntl(2)): another process
+/// would then believe that nobody has the database open and reinitialise
+/// the WAL-index under our connections. So a watch opens the file at most
+/// once and keeps that descriptor until it is dropped, which must be after
+/// the store's connections have closed (`http::serve` orders it so).
 #[derive(Debug)]
 pub struct CommitWatch {
     shm_path: PathBuf,
     /// Mapped on first use: the `-shm` file exists only while some
     /// connection has the database open in WAL mode (ours do, for as long as
     /// the responder lives, which also keeps SQLite from deleting it).
-    shm: OnceLock<SharedHeader>,
+    header: OnceLock<SharedHeader>,
+    /// The descriptor until it could be mapped (the file may still be too
+    /// short); held under the lock by the one thread that maps, so that
+    /// racing first reads never open, and so never close, a second one.
+    unmapped: Mutex<Option<File>>,
 }
 
 impl CommitWatch {
@@ -69,20 +84,41 @@ impl CommitWatch {
         shm_path.push("-shm");
         Self {
             shm_path: shm_path.into(),
-            shm: OnceLock::new(),
+            header: OnceLock::new(),
+            unmapped: Mutex::new(None),
         }
     }
 
     /// The committed state now, or `None` when it cannot be read for sure.
     pub fn current(&self) -> Option<CommitMarker> {
-        let shm = match self.shm.get() {
+        let header = match self.header.get() {
             Some(header) => header,
-            None => {
-                let header = SharedHeader::map(File::open(&self.shm_path).ok()?)?;
-                self.shm.get_or_init(|| header)
-            }
+            None => self.map_once()?,
         };
-        CommitMarker::parse(&shm.read())
+        CommitMarker::parse(&header.read())
+    }
+
+    /// Maps the header unless another thread did meanwhile. Not
+    /// `OnceLock::get_or_init`: a file that is absent or too short yet is
+    /// no reason to give up for good, so a failed attempt must not be cached.
+    fn map_once(&self) -> Option<&SharedHeader> {
+        let mut unmapped = self.unmapped.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(header) = self.header.get() {
+            return Some(header);
+        }
+        if unmapped.is_none() {
+            *unmapped = Some(File::open(&self.shm_path).ok()?);
+        }
+        let file = unmapped.take()?;
+        match SharedHeader::map(file) {
+            // Only this function sets the header, under the lock: this is
+            // the first and only one.
+            Ok(header) => Some(self.header.get_or_init(|| header)),
+            Err(file) => {
+                *unmapped = Some(file);
+                None
+            }
+        }
     }
 }
 
@@ -94,10 +130,8 @@ impl CommitWatch {
 #[derive(Debug)]
 struct SharedHeader {
     words: NonNull<AtomicU32>,
-    /// Kept open for as long as the mapping: closing any descriptor of the
-    /// `-shm` file releases every POSIX lock this process holds on it,
-    /// SQLite's own included (fcntl(2)), which would let another process
-    /// believe that nobody has the database open.
+    /// The watch's one descriptor of the file, kept for as long as the
+    /// mapping (see [`CommitWatch`]).
     _file: File,
 }
 
@@ -111,13 +145,15 @@ unsafe impl Sync for SharedHeader {}
 const MAPPED_LEN: usize = 4096;
 
 impl SharedHeader {
-    /// Maps the header of an open `-shm` file, or `None` if the file is too
-    /// short to hold one yet (SQLite creates it at 3 octets and grows it) or
-    /// cannot be mapped.
-    fn map(file: File) -> Option<Self> {
-        let long_enough = file.metadata().ok()?.len() >= 2 * HEADER_LEN as u64;
+    /// Maps the header of an open `-shm` file, or gives the file back if it
+    /// is too short to hold one yet (SQLite creates it at 3 octets and grows
+    /// it) or cannot be mapped.
+    fn map(file: File) -> Result<Self, File> {
+        let long_enough = file
+            .metadata()
+            .is_ok_and(|m| m.len() >= 2 * HEADER_LEN as u64);
         if !long_enough {
-            return None;
+            return Err(file);
         }
         // SAFETY: a fresh read-only shared mapping of an open file, at an
         // address the kernel chooses; no Rust reference to it exists yet.
@@ -131,10 +167,10 @@ impl SharedHeader {
                 0,
             )
         };
-        if address == libc::MAP_FAILED {
-            return None;
+        match NonNull::new(address.cast()) {
+            Some(words) if address != libc::MAP_FAILED => Ok(Self { words, _file: file }),
+            _ => Err(file),
         }
-        NonNull::new(address.cast()).map(|words| Self { words, _file: file })
     }
 
     /// Both header copies, the first read before the second. SQLite writes
@@ -145,10 +181,14 @@ impl SharedHeader {
     /// words while they are read.
     fn read(&self) -> [u8; 2 * HEADER_LEN] {
         // SAFETY: the mapping is MAPPED_LEN ≥ 96 octets, page-aligned and
-        // lives as long as `self`. The file is at least 96 octets long (see
-        // `map`) and SQLite never shrinks it while a connection has the
-        // database open, which the responder's own connections do for its
-        // whole life; it maps this very page in this process as well.
+        // lives as long as `self`; loads from it are sound while the file
+        // still has its first page. It was at least 96 octets when mapped
+        // (see `map`), and SQLite truncates a `-shm` file only to rebuild
+        // it, after taking its DMS lock exclusively: never while a
+        // connection of this process holds that lock shared, as the store's
+        // and the responder's do for as long as they are open and this
+        // watch keeps its descriptor (see `CommitWatch`). Even then it
+        // truncates to 3 octets, which keep the first page backed.
         let words =
             unsafe { std::slice::from_raw_parts(self.words.as_ptr().cast_const(), HEADER_WORDS) };
         let mut bytes = [0u8; 2 * HEADER_LEN];

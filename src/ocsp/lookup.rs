@@ -15,7 +15,7 @@
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use rusqlite::Connection;
 
@@ -57,7 +57,7 @@ fn home_slot() -> usize {
 /// Read-only connections to the store, one per slot, and its commit marker.
 pub struct StatusReader {
     slots: Box<[Mutex<Connection>]>,
-    commits: CommitWatch,
+    commits: Arc<CommitWatch>,
 }
 
 impl std::fmt::Debug for StatusReader {
@@ -81,13 +81,18 @@ impl StatusReader {
             .collect::<Result<_, StoreError>>()?;
         Ok(Self {
             slots,
-            commits: CommitWatch::new(store.path()),
+            commits: Arc::new(CommitWatch::new(store.path())),
         })
     }
 
     /// The store's committed state now, if it can be read for sure.
     pub fn commit_marker(&self) -> Option<CommitMarker> {
         self.commits.current()
+    }
+
+    /// The watch behind [`StatusReader::commit_marker`], shared.
+    pub fn commit_watch(&self) -> Arc<CommitWatch> {
+        Arc::clone(&self.commits)
     }
 
     /// The current status and its version, or `None` for a serial never issued.
