@@ -286,6 +286,16 @@ mod tests {
     }
 
     #[test]
+    fn a_store_opened_after_a_failed_first_read_is_watched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("eidca.sqlite3");
+        let watch = CommitWatch::new(&path);
+        assert_eq!(watch.current(), None, "no -shm file yet");
+        let _store = Store::open(&path).unwrap();
+        assert!(watch.current().is_some(), "a failed attempt is not kept");
+    }
+
+    #[test]
     fn no_shm_file_no_marker() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(

@@ -1,16 +1,18 @@
 //! The OCSP responder ([RFC 6960](https://www.rfc-editor.org/rfc/rfc6960), profiled by
-//! [RFC 5019](https://www.rfc-editor.org/rfc/rfc5019)); SPEC §5.
+//! [RFC 5019](https://www.rfc-editor.org/rfc/rfc5019)); SPEC §5. A read-side
+//! publisher: it never writes the store. HTTP lives in `http::ocsp`; this
+//! module knows nothing of it.
 //!
-//! A read-side publisher: it decodes a request ([`request`]), reads each
-//! certificate's status with one indexed lookup ([`lookup`]), decides the
-//! answer ([`status`], pure), and serves a pre-signed response from
-//! [`cache`] when the status version still matches, or signs a new one with
-//! the delegated responder key ([`response`]). It never writes the store.
-//! A cached response whose version was confirmed in the store's current
-//! committed state ([`commits`]: nothing committed since) is served without
-//! a lookup; so the hot path is a read of SQLite's WAL-index header (mapped) and
-//! a memory copy, and one indexed lookup per certificate after any commit.
-//! HTTP lives in `http::ocsp`; this module knows nothing of it.
+//! - `request`: decoding an OCSPRequest into CertIDs and a nonce.
+//! - `lookup`: one indexed status lookup per certificate, on the
+//!   responder's own connections.
+//! - `commits`: "nothing committed since", from SQLite's WAL-index header.
+//! - `status`: the answer a stored status gives, and validity rules (pure).
+//! - `response`: signing a BasicOCSPResponse with the delegated key.
+//! - `cache`: pre-signed responses, never stale.
+//! - `responder`: the `Responder` and its hot path.
+//! - `refresh`: responses in demand re-signed ahead of time.
+//! - `metrics`: counters of answers, cache use and signatures.
 
 pub mod cache;
 pub mod commits;

@@ -1,6 +1,10 @@
-//! The responder itself: it answers a DER request from the cache of
-//! pre-signed responses when the status it states is still current (the
-//! hot path), or looks the status up and signs a new one.
+//! The responder itself: it decodes a request, and serves a pre-signed
+//! response from the cache when the status version still matches, or
+//! looks the status up and signs a new one. A cached response whose version
+//! was confirmed in the store's current committed state (nothing committed
+//! since) is served without a lookup; so the hot path is a read of SQLite's
+//! WAL-index header (mapped) and a memory copy, and one indexed lookup per
+//! certificate after any commit.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -38,7 +42,7 @@ pub enum ResponderError {
 }
 
 /// What the responder sends back for one request: the DER OCSPResponse,
-/// and whether HTTP caches may keep it.
+/// and whether caches may keep it.
 #[derive(Debug, Clone)]
 pub enum Reply {
     /// A successful answer to a request without a nonce: HTTP caches may
