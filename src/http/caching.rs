@@ -22,6 +22,35 @@ pub fn http_date(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// A strong entity tag for `content`, quoted (RFC 9110 §8.8.3): 128 bits
+/// of its SHA-256, so that equal tags mean equal octets.
+pub fn strong_etag(content: &[u8]) -> String {
+    let hash = ring::digest::digest(&ring::digest::SHA256, content);
+    format!("\"{}\"", hex::encode(&hash.as_ref()[..16]))
+}
+
+/// What `If-None-Match` says about a representation tagged `etag`: `None`
+/// without the header, else whether it names `etag` or `*` (the client's
+/// copy is current). Weak comparison, as RFC 9110 §13.1.2 asks; several
+/// field lines are one list (RFC 9110 §5.3).
+pub fn if_none_match(request: &HeaderMap, etag: &[u8]) -> Option<bool> {
+    let mut lines = request.get_all(header::IF_NONE_MATCH).iter().peekable();
+    lines.peek()?;
+    Some(
+        lines
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag).as_bytes() == etag),
+    )
+}
+
+/// Seconds a cache may keep an object from `now`: never past `expires`
+/// (the object's nextUpdate; RFC 5019 §6.2).
+pub fn max_age(expires: OffsetDateTime, now: OffsetDateTime) -> i64 {
+    (expires - now).whole_seconds().max(0)
+}
+
 /// An IMF-fixdate, or `None` (the obsolete forms are not worth honouring:
 /// a client that sends one just gets the full answer).
 pub fn parse_http_date(s: &str) -> Option<OffsetDateTime> {
@@ -44,12 +73,8 @@ impl Freshness {
     /// Whether the request's validators show the client already holds this
     /// object: `If-None-Match` decides when present, else `If-Modified-Since`.
     pub fn not_modified(&self, request: &HeaderMap) -> bool {
-        if let Some(tags) = request.get(header::IF_NONE_MATCH) {
-            let tags = tags.to_str().unwrap_or_default();
-            return tags
-                .split(',')
-                .map(str::trim)
-                .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == self.etag);
+        if let Some(matched) = if_none_match(request, self.etag.as_bytes()) {
+            return matched;
         }
         request
             .get(header::IF_MODIFIED_SINCE)
@@ -60,7 +85,7 @@ impl Freshness {
 
     /// The caching headers, with max-age counted from `now`.
     pub fn headers(&self, now: OffsetDateTime) -> HeaderMap {
-        let max_age = (self.expires - now).whole_seconds().max(0);
+        let max_age = max_age(self.expires, now);
         let mut headers = HeaderMap::new();
         let mut put = |name, value: String| {
             if let Ok(value) = HeaderValue::from_str(&value) {
@@ -124,6 +149,30 @@ mod tests {
         assert_eq!(http_date(t), "Sun, 06 Nov 1994 08:49:37 GMT");
         assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(t));
         assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
+    }
+
+    #[test]
+    fn strong_etags_are_quoted_128_bit_digests() {
+        let tag = strong_etag(&[1, 2, 3]);
+        assert_eq!(tag.len(), 34);
+        assert!(tag.starts_with('"') && tag.ends_with('"'));
+        assert_ne!(tag, strong_etag(&[1, 2, 4]));
+    }
+
+    #[test]
+    fn if_none_match_lists_and_weak_tags_match() {
+        let mut request = HeaderMap::new();
+        assert_eq!(if_none_match(&request, b"\"abc\""), None);
+        request.insert(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_static("\"x\", W/\"abc\""),
+        );
+        assert_eq!(if_none_match(&request, b"\"abc\""), Some(true));
+        assert_eq!(if_none_match(&request, b"\"abd\""), Some(false));
+        request.append(header::IF_NONE_MATCH, HeaderValue::from_static("\"abd\""));
+        assert_eq!(if_none_match(&request, b"\"abd\""), Some(true));
+        request.insert(header::IF_NONE_MATCH, HeaderValue::from_static("*"));
+        assert_eq!(if_none_match(&request, b"\"abc\""), Some(true));
     }
 
     #[test]

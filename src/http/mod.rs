@@ -32,7 +32,7 @@ use std::sync::Arc;
 use axum::Router;
 
 use crate::authority::{Authority, StartError};
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::ocsp::Responder;
 use auth::Tokens;
@@ -134,7 +134,8 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         .build()?;
     runtime.block_on(async move {
         let listen = config.listen.clone();
-        let authority = Arc::new(Authority::open(config, Arc::new(SystemClock))?);
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let authority = Arc::new(Authority::open(config, Arc::clone(&clock))?);
         let ocsp = Arc::new(Responder::open(
             authority.config(),
             &authority.issuing_ca().cert,
@@ -144,10 +145,7 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
             tracing::error!(error = %e, "cannot write the publish directory");
         }
         let publisher = tokio::spawn(crate::publisher::run(authority.clone()));
-        let clock = Arc::clone(&authority);
-        let refresher = tokio::spawn(crate::ocsp::refresh_forever(Arc::clone(&ocsp), move || {
-            clock.now()
-        }));
+        let refresher = tokio::spawn(crate::ocsp::refresh_forever(Arc::clone(&ocsp), clock));
         // Held here to the end, so that the store closes after everything
         // else: see below.
         let store_owner = Arc::clone(&authority);
@@ -174,7 +172,7 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         // connections (gone with the router and the refresher) close
         // before the store's own, which close with the last handle on it.
         drop(store_owner);
-        Ok::<(), ServeError>(())
+        Ok::<_, ServeError>(())
     })?;
     // Dropping the runtime waits for blocking tasks (store writes) still running.
     drop(runtime);

@@ -16,8 +16,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::header::{
-    CACHE_CONTROL, CONNECTION, CONTENT_TYPE, ETAG, EXPIRES, HeaderMap, HeaderValue, IF_NONE_MATCH,
-    LAST_MODIFIED,
+    CACHE_CONTROL, CONNECTION, CONTENT_TYPE, ETAG, EXPIRES, HeaderMap, HeaderValue, LAST_MODIFIED,
 };
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
@@ -28,10 +27,12 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use time::OffsetDateTime;
 
 use super::App;
+use super::caching;
 use super::connections::{self, Shortcut};
 use super::metrics::PrometheusText;
+use crate::ocsp::cache::{Rendered, SignedResponse};
 use crate::ocsp::response::ResponseStatus;
-use crate::ocsp::{Answer, Responder};
+use crate::ocsp::{Reply, Responder};
 
 /// The largest request accepted. A request with the configured maximum of
 /// CertIDs (about 100 octets each) and a signature with a certificate chain
@@ -105,8 +106,8 @@ async fn post_request(State(app): State<Arc<App>>, body: Body) -> Response {
     let limited = Limited::new(body, MAX_REQUEST_BYTES);
     match tokio::time::timeout(BODY_READ_TIMEOUT, limited.collect()).await {
         Ok(Ok(collected)) => {
-            let answer = app.ocsp.respond(&collected.to_bytes(), now);
-            reply(answer, StatusCode::OK, None, now)
+            let reply = app.ocsp.respond(&collected.to_bytes(), now);
+            http_response(reply, StatusCode::OK, None, now)
         }
         Ok(Err(e)) if e.is::<LengthLimitError>() => {
             refuse_unread_body(&app, StatusCode::PAYLOAD_TOO_LARGE, now)
@@ -120,8 +121,8 @@ async fn post_request(State(app): State<Arc<App>>, body: Body) -> Response {
 /// The connection cannot carry another request after it, so the answer
 /// says so (RFC 9112 §9.6) rather than let a client reuse it and fail.
 fn refuse_unread_body(app: &App, status: StatusCode, now: OffsetDateTime) -> Response {
-    let answer = app.ocsp.refuse(ResponseStatus::MalformedRequest);
-    let mut response = reply(answer, status, None, now);
+    let reply = app.ocsp.refuse(ResponseStatus::MalformedRequest);
+    let mut response = http_response(reply, status, None, now);
     response
         .headers_mut()
         .insert(CONNECTION, HeaderValue::from_static("close"));
@@ -134,7 +135,7 @@ async fn get_request(State(app): State<Arc<App>>, request: Request) -> Response 
     let now = app.authority.now();
     let path = request.uri().path();
     let encoded = path.strip_prefix("/ocsp").unwrap_or_default();
-    let answer = match decode_get_path(encoded.strip_prefix('/').unwrap_or(encoded)) {
+    let reply = match decode_get_path(encoded.strip_prefix('/').unwrap_or(encoded)) {
         Some(der) => app.ocsp.respond(&der, now),
         None => app.ocsp.refuse(ResponseStatus::MalformedRequest),
     };
@@ -142,7 +143,7 @@ async fn get_request(State(app): State<Arc<App>>, request: Request) -> Response 
     let method = request.method();
     let conditional =
         (method == Method::GET || method == Method::HEAD).then_some(request.headers());
-    reply(answer, StatusCode::OK, conditional, now)
+    http_response(reply, StatusCode::OK, conditional, now)
 }
 
 /// The DER request in a GET path, or `None` if it is not base64 of a
@@ -173,40 +174,52 @@ fn decode_get_path(encoded: &str) -> Option<Vec<u8>> {
     })
 }
 
-/// The HTTP response for an answer. `conditional` holds the request headers
+/// The HTTP response for a reply. `conditional` holds the request headers
 /// when `If-None-Match` may turn the answer into a 304.
-fn reply(
-    answer: Answer,
+fn http_response(
+    reply: Reply,
     status: StatusCode,
     conditional: Option<&HeaderMap>,
     now: OffsetDateTime,
 ) -> Response {
     let mut headers = HeaderMap::with_capacity(6);
     headers.insert(CONTENT_TYPE, OCSP_RESPONSE);
-    let Answer::Cacheable(signed) = &answer else {
+    let Reply::Cacheable(signed) = &reply else {
         headers.insert(CACHE_CONTROL, NO_CACHE);
-        return response(status, headers, Body::from(answer.der().clone()));
+        return response(status, headers, Body::from(reply.der().clone()));
     };
-    // max-age never reaches past nextUpdate (RFC 5019 §6.2).
-    let max_age = (signed.next_update - now).whole_seconds().max(0);
+    let max_age = caching::max_age(signed.next_update, now);
     let cache_control = format!("max-age={max_age}, public, no-transform, must-revalidate");
+    let rendered = rendered(signed);
     for (name, value) in [
         (CACHE_CONTROL, Bytes::from(cache_control)),
-        (LAST_MODIFIED, signed.last_modified.clone()),
-        (EXPIRES, signed.expires.clone()),
-        (ETAG, signed.etag.clone()),
+        (LAST_MODIFIED, rendered.this_update.clone()),
+        (EXPIRES, rendered.next_update.clone()),
+        (ETAG, rendered.identity.clone()),
     ] {
         // Built from digits and ASCII only; the check is for form's sake.
         if let Ok(value) = HeaderValue::from_maybe_shared(value) {
             headers.insert(name, value);
         }
     }
-    if conditional.is_some_and(|request| none_match_fails(request, &signed.etag)) {
+    let current =
+        conditional.and_then(|request| caching::if_none_match(request, &rendered.identity));
+    if current == Some(true) {
         // A 304 has no content, so no Content-Type (RFC 9110 §15.4.5).
         headers.remove(CONTENT_TYPE);
         return response(StatusCode::NOT_MODIFIED, headers, Body::empty());
     }
     response(status, headers, Body::from(signed.der.clone()))
+}
+
+/// The RFC 5019 §6.2 validators of a signed response, rendered on its
+/// first answer and shared by every later one.
+fn rendered(signed: &SignedResponse) -> &Rendered {
+    signed.rendered.get_or_init(|| Rendered {
+        identity: caching::strong_etag(&signed.der).into(),
+        this_update: caching::http_date(signed.this_update).into(),
+        next_update: caching::http_date(signed.next_update).into(),
+    })
 }
 
 /// A response from its parts, built in place: the tuple form's
@@ -216,18 +229,6 @@ fn response(status: StatusCode, headers: HeaderMap, body: Body) -> Response {
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     response
-}
-
-/// True when `If-None-Match` names `etag` (or `*`): the client's copy is
-/// current. Weak comparison, as RFC 9110 §13.1.2 asks.
-fn none_match_fails(request: &HeaderMap, etag: &[u8]) -> bool {
-    request
-        .get_all(IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|tag| tag.trim())
-        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag).as_bytes() == etag)
 }
 
 #[cfg(test)]
@@ -259,16 +260,5 @@ mod tests {
         // 0xff 0xff 0xff encodes as "////".
         assert_eq!(decode_get_path("////"), Some(vec![0xff; 3]));
         assert_eq!(decode_get_path("/////"), Some(vec![0xff; 3]));
-    }
-
-    #[test]
-    fn if_none_match_lists_and_weak_tags_match() {
-        let mut request = HeaderMap::new();
-        assert!(!none_match_fails(&request, b"\"abc\""));
-        request.insert(IF_NONE_MATCH, HeaderValue::from_static("\"x\", W/\"abc\""));
-        assert!(none_match_fails(&request, b"\"abc\""));
-        assert!(!none_match_fails(&request, b"\"abd\""));
-        request.insert(IF_NONE_MATCH, HeaderValue::from_static("*"));
-        assert!(none_match_fails(&request, b"\"abc\""));
     }
 }

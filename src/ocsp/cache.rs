@@ -1,5 +1,5 @@
 //! The cache of pre-signed responses ([RFC 5019 §2.2.1](https://www.rfc-editor.org/rfc/rfc5019#section-2.2.1)
-//! allows pre-produced responses; [§6](https://www.rfc-editor.org/rfc/rfc5019#section-6) their HTTP caching).
+//! allows pre-produced responses).
 //!
 //! Never stale: every entry carries the certificate's status version (the
 //! store's `status_seq`) and the store's commit marker when that version
@@ -17,7 +17,7 @@ use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use bytes::Bytes;
 use time::OffsetDateTime;
@@ -42,37 +42,40 @@ pub struct CacheKey {
     pub form: CertIdForm,
 }
 
-/// A signed successful response with what the RFC 5019 §6.2 caching headers
-/// need, computed once at signing time.
+/// A signed successful response, shared by every answer that sends it.
 #[derive(Debug)]
 pub struct SignedResponse {
     pub der: Bytes,
     pub this_update: OffsetDateTime,
     pub next_update: OffsetDateTime,
-    /// Strong entity tag, quoted (RFC 9110 §8.8.3). The header values are
-    /// `Bytes` so that every answer shares them instead of formatting them.
-    pub etag: Bytes,
-    /// thisUpdate as an HTTP-date (RFC 9110 §5.6.7).
-    pub last_modified: Bytes,
-    /// nextUpdate as an HTTP-date.
-    pub expires: Bytes,
+    /// Filled by the layer that sends the response, on its first answer.
+    /// A slot here rather than a table there: finding the rendering again
+    /// would cost a hash per answer, and rendering it each time three
+    /// allocations, on the hot path.
+    pub rendered: OnceLock<Rendered>,
     /// Whether a client received this response: the refresher re-signs
     /// only what relying parties ask for ([`ResponseCache::due`]).
     served: AtomicBool,
 }
 
+/// A signed response's identity and times as the layer that sends it
+/// spells them (for HTTP: ETag, Last-Modified and Expires, see
+/// `http::caching`); this module never reads them.
+#[derive(Debug)]
+pub struct Rendered {
+    pub identity: Bytes,
+    pub this_update: Bytes,
+    pub next_update: Bytes,
+}
+
 impl SignedResponse {
-    /// Wraps a freshly signed response, computing its caching headers.
+    /// Wraps a freshly signed response.
     pub fn new(der: Vec<u8>, this_update: OffsetDateTime, next_update: OffsetDateTime) -> Self {
-        let hash = ring::digest::digest(&ring::digest::SHA256, &der);
-        let etag = format!("\"{}\"", hex::encode(&hash.as_ref()[..16]));
         Self {
             der: der.into(),
             this_update,
             next_update,
-            etag: etag.into(),
-            last_modified: http_date(this_update).into(),
-            expires: http_date(next_update).into(),
+            rendered: OnceLock::new(),
             served: AtomicBool::new(false),
         }
     }
@@ -90,16 +93,6 @@ impl SignedResponse {
     pub fn was_served(&self) -> bool {
         self.served.load(Ordering::Relaxed)
     }
-}
-
-/// IMF-fixdate, the HTTP-date format senders must use (RFC 9110 §5.6.7).
-fn http_date(t: OffsetDateTime) -> String {
-    let format = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    t.to_offset(time::UtcOffset::UTC)
-        .format(&format)
-        .unwrap_or_default()
 }
 
 /// A cached response, the status version it was signed for (`None`: the
@@ -323,15 +316,6 @@ mod tests {
                 },
             }),
         }
-    }
-
-    #[test]
-    fn http_dates_are_imf_fixdate() {
-        let t = time::macros::datetime!(1994-11-06 08:49:37 UTC);
-        assert_eq!(http_date(t), "Sun, 06 Nov 1994 08:49:37 GMT");
-        let signed = SignedResponse::new(vec![1, 2, 3], t, t + time::Duration::minutes(10));
-        assert_eq!(signed.expires, &b"Sun, 06 Nov 1994 08:59:37 GMT"[..]);
-        assert_eq!(signed.etag.len(), 34);
     }
 
     #[test]

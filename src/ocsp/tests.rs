@@ -1,15 +1,22 @@
-//! The responder end to end over a fresh store: statuses, caching, refresh
-//! and signatures, checked as a relying party would.
+//! The responder against a fresh store with the dev hierarchy's keys:
+//! statuses, the cache, the refresher, nonces and error statuses.
 
-use super::*;
-use crate::devkeys;
-use crate::domain::{CertStatus, Channel, RevocationReason, Serial};
-use crate::ocsp::request::HashAlgorithm;
-use crate::ocsp::request::tests::{cert_id_for, nonce_extension, request_der};
-use crate::store::Store;
-use crate::store::certificates::NewCertificate;
+use std::sync::Arc;
+
 use ring::signature::{ECDSA_P256_SHA256_ASN1, UnparsedPublicKey};
 use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+use super::lookup::StatusReader;
+use super::request::HashAlgorithm;
+use super::request::tests::{cert_id_for, nonce_extension, request_der};
+use super::response::ResponseStatus;
+use super::{Refreshed, Reply, Responder};
+use crate::ca::{CaCertificate, CaKeyPair};
+use crate::devkeys;
+use crate::domain::{CertStatus, Channel, RevocationReason, Serial};
+use crate::store::certificates::NewCertificate;
+use crate::store::{Store, StoreError, StoreReader};
 
 const NOW: OffsetDateTime = datetime!(2026-06-01 12:00 UTC);
 
@@ -31,8 +38,7 @@ impl Fixture {
         let issuing = load(devkeys::ISSUING_CERT, devkeys::ISSUING_KEY).cert;
         let key = load(devkeys::OCSP_CERT, devkeys::OCSP_KEY);
         let responder_key = key.cert.public_key_bits.clone();
-        let store = Store::open(&dir.path().join("eidca.sqlite3")).unwrap();
-        let store = Arc::new(store);
+        let store = Arc::new(Store::open(&dir.path().join("eidca.sqlite3")).unwrap());
         let statuses = StatusReader::open(&StoreReader::of(&store)).unwrap();
         let responder = Responder::new(key, &issuing, statuses, Duration::minutes(10), 3).unwrap();
         Self {
@@ -86,7 +92,7 @@ impl Fixture {
     }
 
     /// The answer's SingleResponses, after checking the signature.
-    fn verified(&self, answer: &Answer) -> rasn_ocsp::ResponseData {
+    fn verified(&self, answer: &Reply) -> rasn_ocsp::ResponseData {
         let response: rasn_ocsp::OcspResponse = rasn::der::decode(answer.der()).unwrap();
         assert_eq!(response.status, rasn_ocsp::OcspResponseStatus::Successful);
         let bytes = response.bytes.unwrap();
@@ -100,7 +106,7 @@ impl Fixture {
     }
 
     /// The certStatus of the first SingleResponse, signature checked.
-    fn status_of(&self, answer: &Answer) -> rasn_ocsp::CertStatus {
+    fn status_of(&self, answer: &Reply) -> rasn_ocsp::CertStatus {
         self.verified(answer).responses[0].cert_status.clone()
     }
 
@@ -217,16 +223,16 @@ fn cached_response_is_resigned_past_half_its_validity() {
     let first = f.responder.respond(&request, NOW);
     let late = f.responder.respond(&request, NOW + Duration::minutes(5));
     assert_ne!(first.der(), late.der());
-    let Answer::Cacheable(signed) = late else {
+    let Reply::Cacheable(signed) = late else {
         panic!("no nonce: cacheable")
     };
     assert_eq!(signed.this_update, NOW + Duration::minutes(5));
 }
 
-fn this_update(answer: &Answer) -> OffsetDateTime {
+fn this_update(answer: &Reply) -> OffsetDateTime {
     match answer {
-        Answer::Cacheable(signed) => signed.this_update,
-        Answer::Uncacheable { .. } => panic!("no nonce: cacheable"),
+        Reply::Cacheable(signed) => signed.this_update,
+        Reply::Uncacheable { .. } => panic!("no nonce: cacheable"),
     }
 }
 
@@ -314,7 +320,7 @@ fn nonce_answers_are_fresh_echo_the_nonce_and_are_not_cacheable() {
     let answer = f.responder.respond(&request, NOW);
     assert!(matches!(
         answer,
-        Answer::Uncacheable {
+        Reply::Uncacheable {
             status: ResponseStatus::Successful,
             ..
         }

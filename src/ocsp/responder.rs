@@ -1,0 +1,382 @@
+//! The responder itself: it decodes a request, and serves a pre-signed
+//! response from the cache when the status version still matches, or
+//! looks the status up and signs a new one. A cached response whose version
+//! was confirmed in the store's current committed state (nothing committed
+//! since) is served without a lookup; so the hot path is a read of SQLite's
+//! WAL-index header (mapped) and a memory copy, and one indexed lookup per
+//! certificate after any commit.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use der::{Decode, Encode};
+use time::{Duration, OffsetDateTime};
+
+use super::cache::{
+    self, CacheEntry, CacheKey, ConfirmedStatus, KnownRequest, KnownRequests, ResponseCache,
+    SignedResponse, StatusMemo,
+};
+use super::commits::CommitMarker;
+use super::lookup::StatusReader;
+use super::metrics::Metrics;
+use super::request::{self, CertId, IssuerHashes, Nonce, RequestError};
+use super::response::{ResponseSigner, ResponseStatus, SingleAnswer};
+use super::status::{self, SingleStatus, still_fresh};
+use crate::ca::{CaCertificate, CaError, CaKeyPair};
+use crate::config::Config;
+use crate::store::certificates::StatusVersion;
+use crate::store::{StoreError, StoreReader};
+
+/// Why the responder could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ResponderError {
+    #[error("OCSP responder key (ca.ocsp_cert / ca.ocsp_key): {0}")]
+    Key(#[from] CaError),
+    #[error(
+        "the OCSP responder certificate (ca.ocsp_cert) is not issued by the issuing CA (ca.issuing_cert): clients could not verify its responses (RFC 6960 §4.2.2.2)"
+    )]
+    NotDelegated,
+    #[error("OCSP responder store connections: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// What the responder sends back for one request: the DER OCSPResponse,
+/// and whether caches may keep it.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// A successful answer to a request without a nonce: HTTP caches may
+    /// keep it until nextUpdate (RFC 5019 §6.2).
+    Cacheable(Arc<SignedResponse>),
+    /// An error status, or an answer echoing a nonce: never cached.
+    Uncacheable { status: ResponseStatus, der: Bytes },
+}
+
+impl Reply {
+    pub fn status(&self) -> ResponseStatus {
+        match self {
+            Self::Cacheable(_) => ResponseStatus::Successful,
+            Self::Uncacheable { status, .. } => *status,
+        }
+    }
+
+    /// The DER OCSPResponse.
+    pub fn der(&self) -> &Bytes {
+        match self {
+            Self::Cacheable(signed) => &signed.der,
+            Self::Uncacheable { der, .. } => der,
+        }
+    }
+
+    fn error(status: ResponseStatus) -> Self {
+        Self::Uncacheable {
+            status,
+            der: Bytes::from_static(status.error_response()),
+        }
+    }
+}
+
+impl RequestError {
+    pub fn status(&self) -> ResponseStatus {
+        match self {
+            Self::Malformed(_) => ResponseStatus::MalformedRequest,
+            Self::Unauthorized => ResponseStatus::Unauthorized,
+        }
+    }
+}
+
+/// The responder: the issuer it answers for, its signing key, the status
+/// lookups, the cache of signed responses and the metrics.
+#[derive(Debug)]
+pub struct Responder {
+    issuer: IssuerHashes,
+    signer: ResponseSigner,
+    pub(super) statuses: StatusReader,
+    pub(super) cache: ResponseCache,
+    /// Statuses that answers signed per request looked up.
+    confirmed: StatusMemo,
+    /// Requests answered from the cache, decoded.
+    known: KnownRequests,
+    pub(super) metrics: Metrics,
+    pub(super) max_age: Duration,
+    max_cert_ids: usize,
+}
+
+impl Responder {
+    /// Loads the responder key (`ca.ocsp_cert`, `ca.ocsp_key`), checks that
+    /// the issuing CA issued it, and opens its store connections.
+    pub fn open(
+        config: &Config,
+        issuing: &CaCertificate,
+        store: &StoreReader,
+    ) -> Result<Self, ResponderError> {
+        let key = CaKeyPair::load(&config.ocsp_cert, &config.ocsp_key)?;
+        Self::new(
+            key,
+            issuing,
+            StatusReader::open(store)?,
+            config.ocsp_max_age,
+            config.ocsp_max_cert_ids,
+        )
+    }
+
+    /// A responder from its parts: the responder key, the issuer it answers
+    /// for, its status lookups, the validity of its responses and the most
+    /// CertIDs it answers in one request.
+    pub fn new(
+        key: CaKeyPair,
+        issuing: &CaCertificate,
+        statuses: StatusReader,
+        max_age: Duration,
+        max_cert_ids: usize,
+    ) -> Result<Self, ResponderError> {
+        if !issued_by(&key.cert, issuing) {
+            return Err(ResponderError::NotDelegated);
+        }
+        Ok(Self {
+            issuer: IssuerHashes::new(&issuing.subject_der, &issuing.public_key_bits),
+            signer: ResponseSigner::new(key),
+            statuses,
+            cache: ResponseCache::default(),
+            confirmed: StatusMemo::default(),
+            known: KnownRequests::with_capacity(cache::KNOWN_REQUESTS),
+            metrics: Metrics::default(),
+            max_age,
+            max_cert_ids,
+        })
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Answers a DER OCSPRequest at `now`. Never fails: every problem is an
+    /// OCSP error status.
+    pub fn respond(&self, request_der: &[u8], now: OffsetDateTime) -> Reply {
+        let answer = match self.known.get(request_der) {
+            Some(known) => self.answer_from_cache(&known, now),
+            None => self.decode_and_answer(request_der, now),
+        }
+        .unwrap_or_else(Reply::error);
+        self.metrics.response(answer.status());
+        answer
+    }
+
+    /// Answers a request not seen before (or forgotten), remembering its
+    /// decoding if its answer is one the cache can hold.
+    fn decode_and_answer(
+        &self,
+        request_der: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Reply, ResponseStatus> {
+        let request = request::decode(request_der, &self.issuer, self.max_cert_ids)
+            .map_err(|e| e.status())?;
+        match (&request.nonce, &request.cert_ids[..]) {
+            (None, [cert_id]) => {
+                let known = Arc::new(KnownRequest {
+                    key: cache_key(cert_id),
+                    cert_id: cert_id.clone(),
+                });
+                self.known
+                    .insert(request_der.into(), Arc::clone(&known), |_| true);
+                self.answer_from_cache(&known, now)
+            }
+            (nonce, cert_ids) => self.answer_fresh(cert_ids, nonce.as_ref(), now),
+        }
+    }
+
+    /// Answers with an error status without looking at the request (it was
+    /// too large or never arrived), counting it like any other answer.
+    pub fn refuse(&self, status: ResponseStatus) -> Reply {
+        self.metrics.response(status);
+        Reply::error(status)
+    }
+
+    /// The hot path. The store's commit marker is read first; a cached
+    /// response still in the first half of its validity is served as is if
+    /// nothing was committed since its status version was last read (no
+    /// lookup at all), or else if one indexed lookup finds the same version.
+    /// Otherwise a new response is signed and cached.
+    fn answer_from_cache(
+        &self,
+        known: &Arc<KnownRequest>,
+        now: OffsetDateTime,
+    ) -> Result<Reply, ResponseStatus> {
+        let (cert_id, key) = (&known.cert_id, &known.key);
+        // Read before the lookup: any version read afterwards is at least as
+        // new as the state this marker names.
+        let marker = self.statuses.commit_marker();
+        let max_age = self.max_age;
+        let fresh = |e: &CacheEntry| still_fresh(e.response.this_update, max_age, now);
+        let cached = self.cache.get(key).filter(fresh);
+        if let Some(entry) = cached
+            .as_ref()
+            .filter(|e| marker.is_some() && e.confirmed_at == marker)
+        {
+            return Ok(self.hit(entry));
+        }
+        let stored = self.lookup(cert_id)?;
+        let version = stored.as_ref().map(|s| s.version);
+        if let Some(entry) = cached.filter(|e| e.version == version) {
+            // Remember that it is current in this state, so that the next
+            // requests need no lookup until something is committed.
+            let confirmed = CacheEntry {
+                confirmed_at: marker,
+                ..entry.clone()
+            };
+            self.cache.insert(key.clone(), confirmed, fresh);
+            return Ok(self.hit(&entry));
+        }
+        self.metrics.cache_miss();
+        let status = decide(stored);
+        self.metrics.cert_status(status);
+        let entry = self.signed_entry(Arc::clone(known), version, status, marker, now)?;
+        let signed = Arc::clone(&entry.response);
+        signed.mark_served();
+        self.cache.insert(key.clone(), entry, fresh);
+        Ok(Reply::Cacheable(signed))
+    }
+
+    fn hit(&self, entry: &CacheEntry) -> Reply {
+        self.metrics.cache_hit();
+        self.metrics.cert_status(entry.status);
+        entry.response.mark_served();
+        Reply::Cacheable(Arc::clone(&entry.response))
+    }
+
+    /// A cache entry for `request` with a response signed now, stating the
+    /// status of `version` as confirmed at `marker`.
+    pub(super) fn signed_entry(
+        &self,
+        request: Arc<KnownRequest>,
+        version: Option<i64>,
+        status: SingleStatus,
+        marker: Option<CommitMarker>,
+        now: OffsetDateTime,
+    ) -> Result<CacheEntry, ResponseStatus> {
+        let answer = SingleAnswer {
+            cert_id: &request.cert_id,
+            status,
+        };
+        let (der, (this_update, next_update)) = self.sign(&[answer], None, now)?;
+        Ok(CacheEntry {
+            version,
+            status,
+            confirmed_at: marker,
+            response: Arc::new(SignedResponse::new(der, this_update, next_update)),
+            request,
+        })
+    }
+
+    /// A response signed for this request only: it echoes a nonce, or
+    /// answers several CertIDs at once (RFC 5019 clients ask for one).
+    fn answer_fresh(
+        &self,
+        cert_ids: &[CertId],
+        nonce: Option<&Nonce>,
+        now: OffsetDateTime,
+    ) -> Result<Reply, ResponseStatus> {
+        let marker = self.statuses.commit_marker();
+        let answers = cert_ids
+            .iter()
+            .map(|cert_id| {
+                let status = self.current_status(cert_id, marker)?;
+                self.metrics.cert_status(status);
+                Ok(SingleAnswer { cert_id, status })
+            })
+            .collect::<Result<Vec<_>, ResponseStatus>>()?;
+        let (der, (this_update, next_update)) = self.sign(&answers, nonce, now)?;
+        Ok(match nonce {
+            Some(_) => Reply::Uncacheable {
+                status: ResponseStatus::Successful,
+                der: der.into(),
+            },
+            None => Reply::Cacheable(Arc::new(SignedResponse::new(der, this_update, next_update))),
+        })
+    }
+
+    /// A CertID's status now: what a cached response or an earlier lookup
+    /// says if it was confirmed in the current committed state, else one
+    /// indexed lookup (remembered for the next answer until a commit).
+    fn current_status(
+        &self,
+        cert_id: &CertId,
+        marker: Option<CommitMarker>,
+    ) -> Result<SingleStatus, ResponseStatus> {
+        let key = cache_key(cert_id);
+        let Some(marker) = marker else {
+            return Ok(decide(self.lookup(cert_id)?));
+        };
+        let cached = self.cache.get(&key);
+        if let Some(entry) = cached.filter(|e| e.confirmed_at == Some(marker)) {
+            return Ok(entry.status);
+        }
+        let remembered = self.confirmed.get(&key);
+        if let Some(known) = remembered.filter(|c| c.confirmed_at == marker) {
+            return Ok(known.status);
+        }
+        let status = decide(self.lookup(cert_id)?);
+        let confirmed = ConfirmedStatus {
+            status,
+            confirmed_at: marker,
+        };
+        self.confirmed
+            .insert(key, confirmed, |c| c.confirmed_at == marker);
+        Ok(status)
+    }
+
+    /// A store failure is transient (the database is busy or being
+    /// replaced): the client should retry, RFC 6960 §2.3 `tryLater`.
+    pub(super) fn lookup(&self, cert_id: &CertId) -> Result<Option<StatusVersion>, ResponseStatus> {
+        let Some(serial) = &cert_id.serial else {
+            return Ok(None);
+        };
+        self.metrics.store_lookup();
+        self.statuses.status(serial).map_err(|e| {
+            tracing::warn!(error = %e, "OCSP status lookup failed");
+            ResponseStatus::TryLater
+        })
+    }
+
+    /// A signed response and its (thisUpdate, nextUpdate).
+    fn sign(
+        &self,
+        answers: &[SingleAnswer<'_>],
+        nonce: Option<&Nonce>,
+        now: OffsetDateTime,
+    ) -> Result<(Vec<u8>, (OffsetDateTime, OffsetDateTime)), ResponseStatus> {
+        let started = Instant::now();
+        let this_update = now.replace_nanosecond(0).unwrap_or(now);
+        // A response must not claim validity beyond its signer's certificate.
+        let next_update = (this_update + self.max_age).min(self.signer.certificate_not_after());
+        let der = self
+            .signer
+            .sign(answers, nonce, this_update, next_update)
+            .map_err(|e| {
+                tracing::error!(error = %e, "OCSP response signing failed");
+                ResponseStatus::InternalError
+            })?;
+        self.metrics.signed(started.elapsed());
+        Ok((der, (this_update, next_update)))
+    }
+}
+
+fn cache_key(cert_id: &CertId) -> CacheKey {
+    CacheKey {
+        serial_der: cert_id.serial_der.as_slice().into(),
+        form: cert_id.form,
+    }
+}
+
+pub(super) fn decide(stored: Option<StatusVersion>) -> SingleStatus {
+    status::decide(stored.map(|s| (s.status, s.since)))
+}
+
+/// Whether `cert` names `issuer` as its issuer. Signature checks are the
+/// clients' job; this catches a responder certificate from another hierarchy.
+fn issued_by(cert: &CaCertificate, issuer: &CaCertificate) -> bool {
+    x509_cert::Certificate::from_der(&cert.der)
+        .ok()
+        .and_then(|c| c.tbs_certificate().issuer().to_der().ok())
+        .is_some_and(|name| name == issuer.subject_der)
+}
