@@ -16,9 +16,9 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::ca::{CaError, CaKeyPair};
 use crate::config::Config;
-use crate::config::Profile;
 use crate::domain::lifecycle::{self, Transition, TransitionError};
 use crate::domain::{CertStatus, Channel, Serial};
+use crate::issuance::Profile;
 use crate::issuance::certificate::BuildError;
 use crate::issuance::certificate::IssuedCertificate;
 use crate::issuance::csr::VerifiedCsr;
