@@ -7,8 +7,8 @@ use time::OffsetDateTime;
 
 use super::idempotency::{Idempotency, NoKey, Once, Outcome};
 use super::{Actor, Authority, AuthorityError, CertificateRecord, rfc3339};
-use crate::config::Profile;
 use crate::domain::Serial;
+use crate::issuance::Profile;
 use crate::issuance::csr::VerifiedCsr;
 use crate::issuance::{IssuedCertificate, SubscriberIdentity, build_certificate, verify_csr};
 use crate::store::Change;

@@ -1,19 +1,25 @@
-//! `GET /metrics` in the Prometheus text format (version 0.0.4): HTTP
-//! requests by route, method and status, a latency histogram per route,
-//! certificates by status, the newest CRL numbers and ages, and whatever
-//! other components add through [`PrometheusText`] (e.g. OCSP counters).
+//! `GET /metrics` in the Prometheus text format (version 0.0.4), encoded by
+//! `prometheus-client`: HTTP requests by route, method and status, a latency
+//! histogram per route, certificates by status, the newest CRL numbers and
+//! ages, and whatever other components add through [`PrometheusText`] (e.g.
+//! OCSP counters).
 //!
 //! Routes are labelled by their pattern (`/api/v1/certificates/{serial}`),
 //! never by the path asked for, so the label set stays bounded.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::{EncodeLabelSet, prometheus_text};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Metric, Registry};
 
 use super::App;
 use super::blocking::blocking;
@@ -30,112 +36,105 @@ const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
-#[derive(Default)]
-struct RouteStats {
-    by_status: BTreeMap<u16, u64>,
-    /// Non-cumulative counts per bucket; the last slot is +Inf.
-    buckets: [u64; BUCKETS.len() + 1],
-    sum_seconds: f64,
-    count: u64,
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+    method: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct AnswerLabels {
+    route: String,
+    method: String,
+    status: u16,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(BUCKETS)
 }
 
 /// Request counters and latency histograms, by (route, method).
-#[derive(Default)]
+#[derive(Debug)]
 pub struct HttpMetrics {
-    routes: Mutex<BTreeMap<(String, String), RouteStats>>,
+    requests: Family<AnswerLabels, Counter>,
+    latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    registry: Registry,
 }
 
-impl std::fmt::Debug for HttpMetrics {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpMetrics").finish_non_exhaustive()
+impl Default for HttpMetrics {
+    fn default() -> Self {
+        // The registry appends `_total` to counter names and a full stop to help texts.
+        let requests = Family::default();
+        let latency = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let mut registry = Registry::default();
+        registry.register(
+            "eidca_http_requests",
+            "HTTP requests answered, by route pattern, method and status",
+            requests.clone(),
+        );
+        registry.register(
+            "eidca_http_request_duration_seconds",
+            "Time from request to response head, by route pattern and method",
+            latency.clone(),
+        );
+        Self {
+            requests,
+            latency,
+            registry,
+        }
     }
 }
 
 impl HttpMetrics {
     /// Counts one answered request.
     pub fn observe(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
-        let seconds = elapsed.as_secs_f64();
-        let slot = BUCKETS
-            .iter()
-            .position(|le| seconds <= *le)
-            .unwrap_or(BUCKETS.len());
-        let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
-        let stats = routes
-            .entry((route.to_owned(), method.to_owned()))
-            .or_default();
-        *stats.by_status.entry(status).or_default() += 1;
-        stats.buckets[slot] += 1;
-        stats.sum_seconds += seconds;
-        stats.count += 1;
+        let route = RouteLabels {
+            route: route.to_owned(),
+            method: method.to_owned(),
+        };
+        self.latency
+            .get_or_create(&route)
+            .observe(elapsed.as_secs_f64());
+        let answer = AnswerLabels {
+            route: route.route,
+            method: route.method,
+            status,
+        };
+        self.requests.get_or_create(&answer).inc();
     }
 }
 
 impl PrometheusText for HttpMetrics {
     fn render_prometheus(&self) -> String {
-        let routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut out = String::new();
-        family(
-            &mut out,
-            "eidca_http_requests_total",
-            "counter",
-            "HTTP requests answered, by route pattern, method and status.",
-        );
-        for ((route, method), stats) in routes.iter() {
-            for (status, n) in &stats.by_status {
-                let _ = writeln!(
-                    out,
-                    "eidca_http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{status}\"}} {n}",
-                    escape(route)
-                );
-            }
-        }
-        family(
-            &mut out,
-            "eidca_http_request_duration_seconds",
-            "histogram",
-            "Time from request to response head, by route pattern and method.",
-        );
-        for ((route, method), stats) in routes.iter() {
-            let labels = format!("route=\"{}\",method=\"{method}\"", escape(route));
-            let mut cumulative = 0;
-            for (le, n) in BUCKETS.iter().zip(stats.buckets.iter()) {
-                cumulative += n;
-                let _ = writeln!(
-                    out,
-                    "eidca_http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {cumulative}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "eidca_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                stats.count
-            );
-            let _ = writeln!(
-                out,
-                "eidca_http_request_duration_seconds_sum{{{labels}}} {}",
-                stats.sum_seconds
-            );
-            let _ = writeln!(
-                out,
-                "eidca_http_request_duration_seconds_count{{{labels}}} {}",
-                stats.count
-            );
-        }
-        out
+        encode(&self.registry)
     }
 }
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
+fn encode(registry: &Registry) -> String {
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = prometheus_text::encode(&mut out, registry);
+    out
 }
 
-/// A label value with `\`, `"` and newlines escaped.
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct StatusLabel {
+    status: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct KindLabel {
+    kind: &'static str,
+}
+
+/// A gauge family by CRL kind, registered.
+fn by_kind<N, A>(registry: &mut Registry, name: &str, help: &str) -> Family<KindLabel, Gauge<N, A>>
+where
+    Gauge<N, A>: Metric + Default,
+{
+    let family = Family::default();
+    registry.register(name, help, family.clone());
+    family
 }
 
 /// What the store says: certificates by status, newest CRLs.
@@ -145,64 +144,47 @@ fn store_metrics(app: &App) -> Result<String, crate::authority::AuthorityError> 
     let figures = authority.store_figures()?;
     let counts = figures.certificates_by_status;
     let latest = [figures.last_full, figures.last_delta];
-    let mut out = String::new();
-    family(
-        &mut out,
+    let mut registry = Registry::default();
+    let certificates = Family::<StatusLabel, Gauge>::default();
+    registry.register(
         "eidca_certificates",
-        "gauge",
-        "Certificates by stored status (expired ones included).",
+        "Certificates by stored status (expired ones included)",
+        certificates.clone(),
     );
     for status in ["good", "suspended", "revoked"] {
         let n = counts
             .iter()
             .find(|(s, _)| s == status)
             .map_or(0, |(_, n)| *n);
-        let _ = writeln!(out, "eidca_certificates{{status=\"{status}\"}} {n}");
+        certificates.get_or_create(&StatusLabel { status }).set(n);
     }
-    let published: Vec<_> = latest.into_iter().flatten().collect();
-    family(
-        &mut out,
+    let number = by_kind::<u64, AtomicU64>(
+        &mut registry,
         "eidca_crl_number",
-        "gauge",
-        "Number of the newest published CRL, by kind.",
+        "Number of the newest published CRL, by kind",
     );
-    for crl in &published {
-        let _ = writeln!(
-            out,
-            "eidca_crl_number{{kind=\"{}\"}} {}",
-            crl.kind.name(),
-            crl.number
-        );
-    }
-    family(
-        &mut out,
+    let age = by_kind::<i64, AtomicI64>(
+        &mut registry,
         "eidca_crl_age_seconds",
-        "gauge",
-        "Seconds since the thisUpdate of the newest CRL, by kind.",
+        "Seconds since the thisUpdate of the newest CRL, by kind",
     );
-    for crl in &published {
-        let _ = writeln!(
-            out,
-            "eidca_crl_age_seconds{{kind=\"{}\"}} {}",
-            crl.kind.name(),
-            (now - crl.this_update).whole_seconds()
-        );
-    }
-    family(
-        &mut out,
+    let next_update = by_kind::<i64, AtomicI64>(
+        &mut registry,
         "eidca_crl_next_update_seconds",
-        "gauge",
-        "Seconds until the nextUpdate of the newest CRL (negative: overdue), by kind.",
+        "Seconds until the nextUpdate of the newest CRL (negative: overdue), by kind",
     );
-    for crl in &published {
-        let _ = writeln!(
-            out,
-            "eidca_crl_next_update_seconds{{kind=\"{}\"}} {}",
-            crl.kind.name(),
-            (crl.next_update - now).whole_seconds()
-        );
+    for crl in latest.iter().flatten() {
+        let kind = KindLabel {
+            kind: crl.kind.name(),
+        };
+        number.get_or_create(&kind).set(crl.number);
+        age.get_or_create(&kind)
+            .set((now - crl.this_update).whole_seconds());
+        next_update
+            .get_or_create(&kind)
+            .set((crl.next_update - now).whole_seconds());
     }
-    Ok(out)
+    Ok(encode(&registry))
 }
 
 /// `GET /metrics`.
@@ -216,7 +198,7 @@ pub async fn render(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     Ok((
         [(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            HeaderValue::from_static(prometheus_text::CONTENT_TYPE),
         )],
         body,
     )

@@ -19,8 +19,8 @@ use x509_cert::ext::pkix::{
 use super::csr::{SubjectKeyType, VerifiedCsr};
 use super::identity::SubscriberIdentity;
 use crate::ca::CaKeyPair;
-use crate::config::{ExtendedKeyUsage, KeyUsageBit, Profile};
 use crate::domain::Serial;
+use crate::issuance::profile::{ExtendedKeyUsage, KeyUsageBit, Profile};
 use crate::revocation::encode::distribution_point;
 
 /// The public URLs written into every certificate (SPEC §8).

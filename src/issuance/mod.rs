@@ -4,7 +4,9 @@
 pub mod certificate;
 pub mod csr;
 pub mod identity;
+pub mod profile;
 
 pub use certificate::{CertificateUrls, IssuedCertificate, build_certificate};
 pub use csr::{CsrError, SubjectKeyType, VerifiedCsr, verify_csr};
 pub use identity::{IdentityError, SubscriberIdentity};
+pub use profile::Profile;

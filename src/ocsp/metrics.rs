@@ -1,42 +1,50 @@
 //! Responder metrics: responses by OCSPResponseStatus ([RFC 6960 §4.2.1](https://www.rfc-editor.org/rfc/rfc6960#section-4.2.1)),
 //! SingleResponses by certStatus, cache hits and misses, store lookups, the
-//! refresher's work, and the time spent signing. Plain atomics, so counting costs the hot path a few relaxed
-//! increments; [`Metrics::render_prometheus`] writes the text exposition
-//! format for `/metrics`.
+//! refresher's work, and the time spent signing, kept in a
+//! `prometheus-client` registry that [`Metrics::render_prometheus`] encodes
+//! for `/metrics`.
+//!
+//! Every labelled counter is resolved once, when the metrics are built, so
+//! counting costs the hot path one relaxed atomic increment and never the
+//! lock of a label family.
 
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 use super::response::ResponseStatus;
 use super::status::SingleStatus;
 
-/// Upper bounds of the signing-time histogram buckets, in microseconds: a
-/// P-256 signature takes tens of µs, RSA-4096 milliseconds.
-const SIGNING_BUCKETS_US: [u64; 10] = [10, 25, 50, 100, 250, 500, 1_000, 2_500, 10_000, 50_000];
+/// Upper bounds of the signing-time histogram buckets, in seconds: a P-256
+/// signature takes tens of µs, RSA-4096 milliseconds.
+const SIGNING_BUCKETS: [f64; 10] = [
+    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.01, 0.05,
+];
+
+/// The label set of a counter by status.
+type StatusLabel = [(&'static str, &'static str); 1];
+
+/// certStatus names, in the order of [`cert_status_index`].
+const CERT_STATUS_NAMES: [&str; 3] = ["good", "revoked", "unknown"];
 
 /// What the responder counts.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    responses: [AtomicU64; ResponseStatus::ALL.len()],
+    responses: [Counter; ResponseStatus::ALL.len()],
     /// good, revoked, unknown.
-    cert_statuses: [AtomicU64; 3],
-    cache_hits: AtomicU64,
-    cache_misses: AtomicU64,
-    store_lookups: AtomicU64,
-    refreshed: AtomicU64,
-    refresh_dropped: AtomicU64,
-    signing_buckets: [AtomicU64; SIGNING_BUCKETS_US.len()],
-    signing_count: AtomicU64,
-    signing_sum_ns: AtomicU64,
-}
-
-fn add(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
-}
-
-fn read(counter: &AtomicU64) -> u64 {
-    counter.load(Ordering::Relaxed)
+    cert_statuses: [Counter; 3],
+    cache_hits: Counter,
+    cache_misses: Counter,
+    store_lookups: Counter,
+    refreshed: Counter,
+    refresh_dropped: Counter,
+    /// Observed on a signature only, never on a cache hit.
+    signing: Histogram,
+    registry: Registry,
 }
 
 fn status_index(status: ResponseStatus) -> usize {
@@ -54,155 +62,139 @@ fn cert_status_index(status: SingleStatus) -> usize {
     }
 }
 
-const CERT_STATUS_NAMES: [&str; 3] = ["good", "revoked", "unknown"];
+/// A family of counters by `status`, registered, with one counter per name.
+fn by_status<const N: usize>(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    statuses: [&'static str; N],
+) -> [Counter; N] {
+    let family = Family::<StatusLabel, Counter>::default();
+    registry.register(name, help, family.clone());
+    statuses.map(|status| family.get_or_create_owned(&[("status", status)]))
+}
+
+/// A counter without labels, registered.
+fn counter(registry: &mut Registry, name: &str, help: &str) -> Counter {
+    let counter = Counter::default();
+    registry.register(name, help, counter.clone());
+    counter
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        // The registry appends `_total` to counter names and a full stop to help texts.
+        let mut registry = Registry::default();
+        let responses = by_status(
+            &mut registry,
+            "eidca_ocsp_responses",
+            "OCSP responses sent, by OCSPResponseStatus",
+            ResponseStatus::ALL.map(ResponseStatus::name),
+        );
+        let cert_statuses = by_status(
+            &mut registry,
+            "eidca_ocsp_cert_status",
+            "SingleResponses sent, by certStatus",
+            CERT_STATUS_NAMES,
+        );
+        let cache_hits = counter(
+            &mut registry,
+            "eidca_ocsp_cache_hits",
+            "Requests answered from the signed-response cache",
+        );
+        let cache_misses = counter(
+            &mut registry,
+            "eidca_ocsp_cache_misses",
+            "Cacheable requests that needed a new signature",
+        );
+        let store_lookups = counter(
+            &mut registry,
+            "eidca_ocsp_store_lookups",
+            "Status lookups in the store (none while nothing is committed)",
+        );
+        let refreshed = counter(
+            &mut registry,
+            "eidca_ocsp_refreshed",
+            "Cached responses re-signed ahead of time by the refresher",
+        );
+        let refresh_dropped = counter(
+            &mut registry,
+            "eidca_ocsp_refresh_dropped",
+            "Cached responses nobody asked for, dropped by the refresher",
+        );
+        let signing = Histogram::new(SIGNING_BUCKETS);
+        registry.register(
+            "eidca_ocsp_signing_seconds",
+            "Time to encode and sign one OCSP response",
+            signing.clone(),
+        );
+        Self {
+            responses,
+            cert_statuses,
+            cache_hits,
+            cache_misses,
+            store_lookups,
+            refreshed,
+            refresh_dropped,
+            signing,
+            registry,
+        }
+    }
+}
 
 impl Metrics {
     pub fn response(&self, status: ResponseStatus) {
-        add(&self.responses[status_index(status)]);
+        self.responses[status_index(status)].inc();
     }
 
     pub fn cert_status(&self, status: SingleStatus) {
-        add(&self.cert_statuses[cert_status_index(status)]);
+        self.cert_statuses[cert_status_index(status)].inc();
     }
 
     pub fn cache_hit(&self) {
-        add(&self.cache_hits);
+        self.cache_hits.inc();
     }
 
     pub fn cache_miss(&self) {
-        add(&self.cache_misses);
+        self.cache_misses.inc();
     }
 
     pub fn store_lookup(&self) {
-        add(&self.store_lookups);
+        self.store_lookups.inc();
     }
 
     /// A refresher pass re-signed `resigned` responses and dropped `dropped`.
     pub fn refresh(&self, resigned: usize, dropped: usize) {
         let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
-        self.refreshed.fetch_add(count(resigned), Ordering::Relaxed);
-        self.refresh_dropped
-            .fetch_add(count(dropped), Ordering::Relaxed);
+        self.refreshed.inc_by(count(resigned));
+        self.refresh_dropped.inc_by(count(dropped));
     }
 
     /// Status lookups in the store so far.
     pub fn store_lookups(&self) -> u64 {
-        read(&self.store_lookups)
+        self.store_lookups.get()
     }
 
     pub fn signed(&self, took: Duration) {
-        let micros = took.as_micros();
-        // Buckets are cumulative in the exposition format; store them per
-        // bucket here and sum when rendering.
-        if let Some(i) = SIGNING_BUCKETS_US
-            .iter()
-            .position(|bound| micros <= u128::from(*bound))
-        {
-            add(&self.signing_buckets[i]);
-        }
-        add(&self.signing_count);
-        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
-        self.signing_sum_ns.fetch_add(nanos, Ordering::Relaxed);
+        self.signing.observe(took.as_secs_f64());
     }
 
     /// Responses counted with this status so far.
     pub fn responses(&self, status: ResponseStatus) -> u64 {
-        read(&self.responses[status_index(status)])
+        self.responses[status_index(status)].get()
     }
 
     /// (hits, misses) of the response cache so far.
     pub fn cache(&self) -> (u64, u64) {
-        (read(&self.cache_hits), read(&self.cache_misses))
+        (self.cache_hits.get(), self.cache_misses.get())
     }
 
     /// The Prometheus text exposition format (version 0.0.4).
     pub fn render_prometheus(&self) -> String {
         let mut out = String::with_capacity(2048);
         // Writing to a String cannot fail.
-        let _ = self.write_prometheus(&mut out);
+        let _ = prometheus_text::encode(&mut out, &self.registry);
         out
-    }
-
-    fn write_prometheus(&self, out: &mut String) -> std::fmt::Result {
-        writeln!(
-            out,
-            "# HELP eidca_ocsp_responses_total OCSP responses sent, by OCSPResponseStatus."
-        )?;
-        writeln!(out, "# TYPE eidca_ocsp_responses_total counter")?;
-        for status in ResponseStatus::ALL {
-            let n = self.responses(status);
-            writeln!(
-                out,
-                "eidca_ocsp_responses_total{{status=\"{}\"}} {n}",
-                status.name()
-            )?;
-        }
-        writeln!(
-            out,
-            "# HELP eidca_ocsp_cert_status_total SingleResponses sent, by certStatus."
-        )?;
-        writeln!(out, "# TYPE eidca_ocsp_cert_status_total counter")?;
-        for (name, counter) in CERT_STATUS_NAMES.iter().zip(&self.cert_statuses) {
-            writeln!(
-                out,
-                "eidca_ocsp_cert_status_total{{status=\"{name}\"}} {}",
-                read(counter)
-            )?;
-        }
-        let (hits, misses) = self.cache();
-        for (name, help, value) in [
-            (
-                "eidca_ocsp_cache_hits_total",
-                "Requests answered from the signed-response cache.",
-                hits,
-            ),
-            (
-                "eidca_ocsp_cache_misses_total",
-                "Cacheable requests that needed a new signature.",
-                misses,
-            ),
-            (
-                "eidca_ocsp_store_lookups_total",
-                "Status lookups in the store (none while nothing is committed).",
-                self.store_lookups(),
-            ),
-            (
-                "eidca_ocsp_refreshed_total",
-                "Cached responses re-signed ahead of time by the refresher.",
-                read(&self.refreshed),
-            ),
-            (
-                "eidca_ocsp_refresh_dropped_total",
-                "Cached responses nobody asked for, dropped by the refresher.",
-                read(&self.refresh_dropped),
-            ),
-        ] {
-            writeln!(out, "# HELP {name} {help}")?;
-            writeln!(out, "# TYPE {name} counter")?;
-            writeln!(out, "{name} {value}")?;
-        }
-        writeln!(
-            out,
-            "# HELP eidca_ocsp_signing_seconds Time to encode and sign one OCSP response."
-        )?;
-        writeln!(out, "# TYPE eidca_ocsp_signing_seconds histogram")?;
-        let mut cumulative = 0;
-        for (bound, counter) in SIGNING_BUCKETS_US.iter().zip(&self.signing_buckets) {
-            cumulative += read(counter);
-            let le = *bound as f64 / 1e6;
-            writeln!(
-                out,
-                "eidca_ocsp_signing_seconds_bucket{{le=\"{le}\"}} {cumulative}"
-            )?;
-        }
-        let count = read(&self.signing_count);
-        writeln!(
-            out,
-            "eidca_ocsp_signing_seconds_bucket{{le=\"+Inf\"}} {count}"
-        )?;
-        let sum = read(&self.signing_sum_ns) as f64 / 1e9;
-        writeln!(out, "eidca_ocsp_signing_seconds_sum {sum}")?;
-        writeln!(out, "eidca_ocsp_signing_seconds_count {count}")
     }
 }
 
@@ -233,9 +225,11 @@ mod tests {
             "eidca_ocsp_cache_misses_total 1",
             "eidca_ocsp_refreshed_total 5",
             "eidca_ocsp_refresh_dropped_total 2",
+            "# HELP eidca_ocsp_refresh_dropped_total Cached responses nobody asked for, dropped by the refresher.",
             "# TYPE eidca_ocsp_refresh_dropped_total counter",
-            "eidca_ocsp_signing_seconds_bucket{le=\"0.00001\"} 0",
-            "eidca_ocsp_signing_seconds_bucket{le=\"0.000025\"} 1",
+            "# TYPE eidca_ocsp_signing_seconds histogram",
+            "eidca_ocsp_signing_seconds_bucket{le=\"1e-05\"} 0",
+            "eidca_ocsp_signing_seconds_bucket{le=\"2.5e-05\"} 1",
             "eidca_ocsp_signing_seconds_bucket{le=\"0.0025\"} 2",
             "eidca_ocsp_signing_seconds_bucket{le=\"+Inf\"} 3",
             "eidca_ocsp_signing_seconds_count 3",
