@@ -132,10 +132,7 @@ async fn change_certificate<B: ChangeBody>(
         StatusCode::OK,
         record_json,
         move |authority, once| {
-            let actor = Actor {
-                name: &officer.name,
-                channel: change.channel,
-            };
+            let actor = change.actor(&officer.name);
             authority.change_status_once(
                 &serial,
                 change.transition,
