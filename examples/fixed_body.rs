@@ -46,8 +46,19 @@ fn main() -> std::io::Result<()> {
             .route("/ocsp-shaped", get(ocsp_shaped))
             .route("/", get(fixed).post(fixed))
             .route("/{*path}", get(fixed).post(fixed));
-        let shortcut = eidca::http::connections::no_shortcut;
-        eidca::http::connections::serve(listener, router, shortcut, std::future::pending()).await;
+        eidca::http::connections::serve(listener, router, no_shortcut, std::future::pending())
+            .await;
         Ok(())
     })
+}
+
+/// Every request goes through the router: the ceiling has no OCSP shortcut.
+#[expect(
+    clippy::result_large_err,
+    reason = "a declined request moves back whole, as eidca's own shortcut does"
+)]
+fn no_shortcut(
+    request: eidca::http::connections::Request,
+) -> Result<eidca::http::connections::Shortcut, eidca::http::connections::Request> {
+    Err(request)
 }

@@ -1,6 +1,8 @@
 //! The `eidca` command line (SPEC §9): parses arguments, calls the library,
 //! prints. Every error goes to stderr with exit code 1.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -1027,6 +1027,42 @@ fn a_refusal_is_remembered_so_a_retry_cannot_become_a_change() {
 }
 
 #[test]
+fn a_record_that_cannot_be_rendered_is_a_500_and_no_answer_is_remembered() {
+    let ra = Ra::start();
+    let serial = ra.issue_on_the_card();
+    // A notBefore that RFC 3339 cannot write (before year 0), as a damaged
+    // store might hold: the record must fail, not show an empty time.
+    let store = rusqlite::Connection::open(ra.ca.store_path()).expect("store");
+    let damage = |not_before: &str| {
+        store
+            .execute(
+                &format!("UPDATE certificates SET not_before = {not_before} WHERE serial = ?1"),
+                [&serial],
+            )
+            .expect("update");
+    };
+    damage("-100000000000");
+    expect_problem(
+        ra.get(&format!("/api/v1/certificates/{serial}"), Some(OFFICER)),
+        500,
+    );
+    let suspend = format!("/api/v1/certificates/{serial}/suspend");
+    expect_problem(
+        ra.post(&suspend, Some(OFFICER), Some("suspend-1"), &json!({})),
+        500,
+    );
+    // Nothing was committed or remembered: once the store is repaired, the
+    // same key makes the change.
+    damage("not_after - 86400");
+    assert_eq!(ra.record(&serial)["status"], "good");
+    let done = expect_json(
+        ra.post(&suspend, Some(OFFICER), Some("suspend-1"), &json!({})),
+        200,
+    );
+    assert_eq!(done["status"], "suspended");
+}
+
+#[test]
 fn racing_retries_with_one_key_issue_exactly_one_certificate() {
     let ra = Arc::new(Ra::start());
     let body = Arc::new(ra.issue_body("A800000014", "TP03000001", "person-sign"));

@@ -90,12 +90,6 @@ impl AuthorityError {
     }
 }
 
-impl From<rusqlite::Error> for AuthorityError {
-    fn from(e: rusqlite::Error) -> Self {
-        Self::Store(e.into())
-    }
-}
-
 impl From<RegistrationError> for AuthorityError {
     fn from(e: RegistrationError) -> Self {
         match e {

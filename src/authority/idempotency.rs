@@ -8,7 +8,7 @@ use std::convert::Infallible;
 use time::OffsetDateTime;
 
 use super::{Authority, AuthorityError};
-use crate::store::idempotency::{Answer, IdempotencyKey, Remembered};
+use crate::store::idempotency::{IdempotencyKey, Remembered, SentAnswer};
 use crate::store::{Change, StoreError};
 
 /// Makes a use case idempotent.
@@ -17,7 +17,7 @@ pub struct Idempotency<'a, T> {
     /// The answer the caller sends for this result (e.g. HTTP status and
     /// JSON). A result that cannot be rendered fails the use case: nothing
     /// is committed, so no empty answer is ever remembered.
-    pub answer: &'a dyn Fn(&T) -> Result<Answer, AuthorityError>,
+    pub answer: &'a dyn Fn(&T) -> Result<SentAnswer, AuthorityError>,
 }
 
 /// What an idempotent use case did. `R` is what a replay carries: a
@@ -154,11 +154,11 @@ impl Authority {
     pub fn remember_refusal(
         &self,
         key: &IdempotencyKey,
-        answer: Answer,
-    ) -> Result<Outcome<Answer>, AuthorityError> {
+        answer: SentAnswer,
+    ) -> Result<Outcome<SentAnswer>, AuthorityError> {
         let once = Idempotency {
             key,
-            answer: &|answer: &Answer| Ok(answer.clone()),
+            answer: &|answer: &SentAnswer| Ok(answer.clone()),
         };
         self.commit(&Some(&once), self.now(), |_| -> Result<_, AuthorityError> {
             Ok(answer)

@@ -81,3 +81,19 @@ pub struct Actor<'a> {
     pub name: &'a str,
     pub channel: Channel,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_time_rfc_3339_cannot_write_is_an_error_not_an_empty_string() {
+        let year_zero_minus = OffsetDateTime::from_unix_timestamp(-100_000_000_000).unwrap();
+        assert!(matches!(
+            rfc3339(year_zero_minus),
+            Err(AuthorityError::Render { .. })
+        ));
+        let t = OffsetDateTime::from_unix_timestamp(1_780_000_000).unwrap();
+        assert_eq!(rfc3339(t).unwrap(), "2026-05-28T20:26:40Z");
+    }
+}

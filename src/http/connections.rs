@@ -29,15 +29,6 @@ pub type Shortcut = Pin<Box<dyn Future<Output = Response> + Send>>;
 /// Requests are `hyper::Request`s with their body as it arrives.
 pub type Request = hyper::Request<Incoming>;
 
-/// For a server whose every request goes through the router.
-#[expect(
-    clippy::result_large_err,
-    reason = "a declined request moves back whole; boxing it would allocate per request"
-)]
-pub fn no_shortcut(request: Request) -> Result<Shortcut, Request> {
-    Err(request)
-}
-
 /// How long a client has to send a complete request head, counted from the
 /// moment the server starts waiting for one.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);

@@ -18,7 +18,7 @@ use super::App;
 use super::blocking::blocking;
 use super::problem::{ApiError, PROBLEM_JSON, Problem};
 use crate::authority::{Authority, AuthorityError, Idempotency, Outcome};
-use crate::store::idempotency::{Answer, IdempotencyKey, Remembered};
+use crate::store::idempotency::{IdempotencyKey, Remembered, SentAnswer};
 
 /// Marks a replayed answer.
 pub const REPLAYED: &str = "idempotent-replayed";
@@ -124,8 +124,8 @@ fn replay(prior: Remembered, key: &IdempotencyKey) -> Result<Response, ApiError>
 // that know how it holds one.
 
 /// The answer to remember: its status and body.
-fn to_answer(status: StatusCode, body: Vec<u8>) -> Answer {
-    Answer {
+fn to_answer(status: StatusCode, body: Vec<u8>) -> SentAnswer {
+    SentAnswer {
         status: status.as_u16(),
         body,
     }
@@ -133,7 +133,7 @@ fn to_answer(status: StatusCode, body: Vec<u8>) -> Answer {
 
 /// A response from a remembered or fresh answer: JSON for success,
 /// problem+json for a refusal.
-fn response(answer: Answer) -> Response {
+fn response(answer: SentAnswer) -> Response {
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let media = if status.is_success() {
         "application/json"
@@ -146,4 +146,19 @@ fn response(answer: Answer) -> Response {
         answer.body,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_that_cannot_be_serialised_is_an_error_not_an_empty_body() {
+        let keys_not_strings = std::collections::BTreeMap::from([((1, 2), 3)]);
+        assert!(matches!(
+            json(&keys_not_strings),
+            Err(AuthorityError::Render { .. })
+        ));
+        assert_eq!(json(&[1, 2]).unwrap(), b"[1,2]");
+    }
 }

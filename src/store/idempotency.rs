@@ -20,9 +20,11 @@ pub struct IdempotencyKey {
     pub request_hash: [u8; 32],
 }
 
-/// An answer as it was sent: status and body.
+/// An answer as the caller sent it: the status code of the caller's
+/// protocol (HTTP, for the RA API) and the body. The store keeps both as
+/// they are and interprets neither.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
+pub struct SentAnswer {
     pub status: u16,
     pub body: Vec<u8>,
 }
@@ -31,7 +33,7 @@ pub struct Answer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Remembered {
     pub request_hash: Vec<u8>,
-    pub answer: Answer,
+    pub answer: SentAnswer,
 }
 
 impl Remembered {
@@ -58,7 +60,7 @@ impl Snapshot<'_> {
             .query_row(params![key.principal, key.key, to_unix(alive_since)], |r| {
                 Ok(Remembered {
                     request_hash: r.get(0)?,
-                    answer: Answer {
+                    answer: SentAnswer {
                         status: r.get(1)?,
                         body: r.get(2)?,
                     },
@@ -74,7 +76,7 @@ impl Change<'_> {
     pub fn remember_answer(
         &self,
         key: &IdempotencyKey,
-        answer: &Answer,
+        answer: &SentAnswer,
         now: OffsetDateTime,
         alive_since: OffsetDateTime,
     ) -> Result<(), StoreError> {

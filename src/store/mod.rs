@@ -11,7 +11,9 @@
 //! read what it is about to change), and the queries are their methods
 //! (`certificate`, `record_status`, `latest_crl`, ...). Only the authority
 //! holds a [`Store`]; the read side (publisher, OCSP responder, public
-//! downloads) gets a [`StoreReader`], which cannot write.
+//! downloads) gets a [`StoreReader`], which cannot write. A second backend
+//! (PostgreSQL) implements the same methods: the authority calls queries by
+//! meaning and never sees SQL or a connection.
 
 pub mod audit;
 pub mod certificates;

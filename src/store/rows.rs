@@ -65,3 +65,41 @@ pub(super) fn crl_kind_at(row: &Row<'_>, col: usize) -> rusqlite::Result<CrlKind
     CrlKind::from_name(name)
         .ok_or_else(|| bad_column(col, Type::Text, format!("unknown stored CRL kind {name:?}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::Connection;
+
+    fn decode<T>(sql: &str, f: impl Fn(&Row<'_>) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+        Connection::open_in_memory()
+            .unwrap()
+            .query_row(sql, [], |row| f(row))
+    }
+
+    #[test]
+    fn unknown_stored_values_are_errors_that_name_them() {
+        let kind = decode("SELECT 'weird'", |r| crl_kind_at(r, 0)).unwrap_err();
+        assert!(
+            kind.to_string()
+                .contains("unknown stored CRL kind \"weird\""),
+            "{kind}"
+        );
+        assert_eq!(
+            decode("SELECT 'delta'", |r| crl_kind_at(r, 0)).unwrap(),
+            CrlKind::Delta
+        );
+        let status = decode("SELECT 'lost', NULL", |r| status_at(r, 0)).unwrap_err();
+        assert!(
+            status.to_string().contains("unknown stored status lost"),
+            "{status}"
+        );
+        let missing = decode("SELECT NULL, NULL", |r| status_at(r, 0)).unwrap_err();
+        assert!(
+            missing.to_string().contains("a status is missing"),
+            "{missing}"
+        );
+        let serial = decode("SELECT 'zz'", |r| serial_at(r, 0)).unwrap_err();
+        assert!(serial.to_string().contains("serial zz"), "{serial}");
+    }
+}
