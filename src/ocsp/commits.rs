@@ -5,9 +5,8 @@
 //!
 //! Why: a status lookup is an SQLite read transaction, and beginning and
 //! ending one costs file-lock system calls, a shared-memory lock and VFS
-//! mutexes that the runtime's threads contend on: about 5 µs of CPU here,
-//! more than the rest of a cached answer and half of what the HTTP exchange
-//! costs (BENCHMARKS.md). The WAL-index header tells the same thing for the
+//! mutexes that the runtime's threads contend on: more than the rest of a
+//! cached answer costs (figures in BENCHMARKS.md, "OCSP"). The WAL-index header tells the same thing for the
 //! price of a few memory loads.
 //!
 //! How: in WAL mode every commit, by any process, publishes a new WAL-index
@@ -105,7 +104,7 @@ impl CommitWatch {
 
 /// The first page of a `-shm` file, mapped shared and read-only: reading the
 /// header is then a few loads from memory instead of a `pread` system call
-/// per request, which cost about a tenth of a cached answer (BENCHMARKS.md).
+/// per request, a measurable share of a cached answer (BENCHMARKS.md).
 /// SQLite itself reads and writes the header through the same kind of
 /// mapping, so what it publishes is what we load.
 ///

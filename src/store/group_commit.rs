@@ -1,8 +1,9 @@
 //! Group commit: concurrent writers share one durable commit.
 //!
-//! With `synchronous=FULL` every commit waits for an fsync of the WAL (about
-//! 3 ms on the reference machine), so one commit per change caps the store
-//! at a few hundred changes a second however fast the rest is. Instead,
+//! With `synchronous=FULL` every commit waits for an fsync of the WAL
+//! (milliseconds on a real disk), so one commit per change caps the store
+//! at a few hundred changes a second however fast the rest is (figures in
+//! BENCHMARKS.md, "RA API"). Instead,
 //! writers that arrive while a commit is in flight queue on the connection;
 //! each runs its change in its own `SAVEPOINT` of one shared `BEGIN
 //! IMMEDIATE` transaction, and the last writer in line commits for all.
