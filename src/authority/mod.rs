@@ -139,12 +139,6 @@ impl Authority {
         self.clock.precise_now()
     }
 
-    /// The clock itself, for components that keep time on their own (the
-    /// OCSP refresher).
-    pub fn clock(&self) -> Arc<dyn Clock> {
-        Arc::clone(&self.clock)
-    }
-
     /// One certificate by serial.
     pub fn certificate(&self, serial: &Serial) -> Result<CertificateRecord, AuthorityError> {
         let now = self.now();
