@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
 
-use crate::authority::Authority;
+use crate::authority::{Authority, AuthorityError};
 use crate::revocation::{CrlKind, CrlSummary};
 
 /// What the publisher should do next.
@@ -76,8 +76,8 @@ pub async fn run(authority: Arc<Authority>) {
     loop {
         let due = {
             let authority = authority.clone();
-            tokio::task::spawn_blocking(move || -> Result<Due, String> {
-                let (full, delta) = authority.latest_crls().map_err(|e| e.to_string())?;
+            tokio::task::spawn_blocking(move || -> Result<Due, AuthorityError> {
+                let (full, delta) = authority.latest_crls()?;
                 let config = authority.config();
                 Ok(next_due(
                     full.as_ref(),

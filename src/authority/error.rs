@@ -45,6 +45,8 @@ pub enum AuthorityError {
     Crl(#[from] CrlError),
     #[error("signing: {0}")]
     Build(#[from] BuildError),
+    #[error("cannot write the publish directory {dir}: {source}")]
+    PublishDir { dir: String, source: std::io::Error },
     #[error("could not draw an unused serial")]
     SerialsExhausted,
     #[error("random number generator failed")]
@@ -83,6 +85,7 @@ impl AuthorityError {
             Self::Store(_)
             | Self::Crl(_)
             | Self::Build(_)
+            | Self::PublishDir { .. }
             | Self::SerialsExhausted
             | Self::Random
             | Self::Render { .. } => ErrorClass::Internal,

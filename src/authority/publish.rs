@@ -100,19 +100,20 @@ impl Authority {
     /// Writes the issuing CA certificate and the newest full and delta CRLs
     /// into the publish directory. The store is the source of truth; `serve`
     /// calls this at start, so a file write that failed earlier heals.
-    pub fn republish_files(&self) -> Result<(), String> {
+    pub fn republish_files(&self) -> Result<(), AuthorityError> {
+        let unwritable = |source| AuthorityError::PublishDir {
+            dir: self.publish_dir.path().display().to_string(),
+            source,
+        };
         self.publish_dir
             .write("issuing-ca.crt", &self.issuing.cert.der)
-            .map_err(|e| e.to_string())?;
+            .map_err(unwritable)?;
         for kind in [CrlKind::Full, CrlKind::Delta] {
-            let latest = self
-                .store
-                .read(|snapshot| snapshot.latest_crl_der(kind))
-                .map_err(|e| e.to_string())?;
+            let latest = self.store.read(|snapshot| snapshot.latest_crl_der(kind))?;
             if let Some((summary, der)) = latest {
                 self.publish_dir
                     .write_crl(summary.number, summary.kind.name(), &der)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(unwritable)?;
             }
         }
         Ok(())
