@@ -653,6 +653,75 @@ fn a_revoked_card_is_sent_to_a_registration_window() {
     fixture.assert_statuses(&fixture.serials, "revoked");
 }
 
+/// Suspends every certificate of `CARD` through the RA API on `channel`.
+fn ra_suspends_the_card(server: &Server, channel: &str) {
+    let r = client_from("127.0.0.1")
+        .post(server.url(&format!("/api/v1/cards/{CARD}/suspend")))
+        .bearer_auth("dev-officer-token")
+        .json(&serde_json::json!({ "channel": channel, "note": "stolen" }))
+        .send()
+        .expect("RA suspend");
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[test]
+fn a_suspension_made_by_the_ra_or_the_emergency_channel_is_lifted_only_by_the_ra() {
+    for channel in ["emergency", "ra"] {
+        let fixture = Fixture::new();
+        let server = fixture.ca.serve(&[]);
+        ra_suspends_the_card(&server, channel);
+        let before = fixture.observable_state();
+        let (status, kind) = problem_type(post_json(
+            &client_from("127.0.0.91"),
+            &server,
+            "resume",
+            CODE,
+            CARD,
+        ));
+        assert_eq!(status, StatusCode::CONFLICT, "{channel}");
+        assert_eq!(
+            kind,
+            "urn:eidca:problem:self-service:resume-at-registration-window"
+        );
+        let page = Visitor::open(&server, "127.0.0.92").post("resume", CODE, CARD);
+        assert_eq!(page.status(), StatusCode::CONFLICT);
+        let page = page.text().expect("body");
+        assert!(
+            page.contains("註冊窗口") && page.contains("registration window"),
+            "{page}"
+        );
+        assert_eq!(fixture.observable_state(), before, "nothing changed");
+        fixture.assert_statuses(&fixture.serials, "suspended");
+    }
+}
+
+#[test]
+fn a_card_resumes_through_self_service_only_if_every_suspension_was_its_own() {
+    let fixture = Fixture::new();
+    let server = fixture.ca.serve(&[]);
+    // One certificate suspended by the officer, the other by the subscriber.
+    fixture.ca.run_ok(&["suspend", &fixture.serials[0]]);
+    let http = client_from("127.0.0.93");
+    assert_eq!(
+        post_json(&http, &server, "suspend", CODE, CARD).status(),
+        StatusCode::OK
+    );
+    let (status, kind) = problem_type(post_json(&http, &server, "resume", CODE, CARD));
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(
+        kind,
+        "urn:eidca:problem:self-service:resume-at-registration-window"
+    );
+    fixture.assert_statuses(&fixture.serials, "suspended");
+    // The officer lifts its own suspension; then the subscriber may lift theirs.
+    fixture.ca.run_ok(&["resume", &fixture.serials[0]]);
+    assert_eq!(
+        post_json(&http, &server, "resume", CODE, CARD).status(),
+        StatusCode::OK
+    );
+    fixture.assert_statuses(&fixture.serials, "good");
+}
+
 #[test]
 fn json_variant_suspends_resumes_and_refuses_what_cannot_change() {
     let fixture = Fixture::new();

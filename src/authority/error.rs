@@ -3,7 +3,7 @@
 //! callers decide on the kind of refusal, never on a message.
 
 use crate::ca::CaError;
-use crate::domain::{Serial, Transition, TransitionError};
+use crate::domain::{Channel, Serial, Transition, TransitionError};
 use crate::issuance::certificate::BuildError;
 use crate::issuance::{CsrError, IdentityError};
 use crate::revocation::CrlError;
@@ -30,6 +30,15 @@ pub enum AuthorityError {
         transition: Transition,
         /// Why the first certificate refused; None when the card has none.
         why: Option<TransitionError>,
+    },
+    /// SPEC §16: a suspension made through the RA, the emergency channel
+    /// or the CLI is lifted only by an officer.
+    #[error(
+        "{subject} was suspended through the {suspended_by} channel; only the RA may resume it"
+    )]
+    LiftOnlyByOfficer {
+        subject: String,
+        suspended_by: Channel,
     },
     #[error("no full CRL has been published yet")]
     NoFullCrl,
@@ -81,6 +90,7 @@ impl AuthorityError {
             Self::CardOfAnotherSubscriber { .. }
             | Self::NoEligibleCertificate { .. }
             | Self::NoFullCrl
+            | Self::LiftOnlyByOfficer { .. }
             | Self::Transition(_) => ErrorClass::Conflict,
             Self::Store(_)
             | Self::Crl(_)

@@ -81,6 +81,9 @@ pub enum Refusal {
     NotSuspended,
     /// The card has no certificate that has not expired.
     NoCurrentCertificate,
+    /// Resume asked, but a suspension was made by an officer (RA,
+    /// emergency channel or CLI): only an officer may lift it.
+    ResumeAtRegistrationWindow,
 }
 
 /// The answer to a [`CardRequest`].
@@ -158,6 +161,9 @@ impl Authority {
                 request.action,
                 self.now(),
             ))),
+            Err(AuthorityError::LiftOnlyByOfficer { .. }) => {
+                Ok(CardOutcome::Refused(Refusal::ResumeAtRegistrationWindow))
+            }
             Err(e) => Err(e),
         }
     }

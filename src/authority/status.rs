@@ -49,6 +49,13 @@ impl Authority {
         self.commit(once, now, |change| {
             let not_found = || AuthorityError::CertificateNotFound(serial.clone());
             let row = change.certificate(serial)?.ok_or_else(not_found)?;
+            may_lift(
+                &format!("certificate {serial}"),
+                [&row],
+                transition,
+                actor,
+                now,
+            )?;
             let next = lifecycle::apply(row.status, row.not_after, transition, now)?;
             record_change(change, &row, next, transition, note, actor, now)?;
             let row = change.certificate(serial)?.ok_or_else(not_found)?;
@@ -95,6 +102,14 @@ impl Authority {
             let rows = change
                 .certificates_of_card(card_number)?
                 .ok_or_else(|| AuthorityError::CardNotFound(card_number.to_owned()))?;
+            // All or nothing: one suspension the actor may not lift refuses the card.
+            may_lift(
+                &format!("card {card_number}"),
+                &rows,
+                transition,
+                actor,
+                now,
+            )?;
             let mut changed = 0;
             let mut why = None;
             for row in &rows {
@@ -118,6 +133,33 @@ impl Authority {
                 .unwrap_or_default();
             CertificateRecord::all(&rows, now)
         })
+    }
+}
+
+/// Refuses a resume by `actor` of any current suspension among `rows` that
+/// its channel may not lift ([`lifecycle::may_lift`]). Decided inside the
+/// change, so a suspension committed just before cannot slip through.
+fn may_lift<'r>(
+    subject: &str,
+    rows: impl IntoIterator<Item = &'r CertificateRow>,
+    transition: Transition,
+    actor: Actor<'_>,
+    now: OffsetDateTime,
+) -> Result<(), AuthorityError> {
+    if transition != Transition::Resume {
+        return Ok(());
+    }
+    let refused = rows.into_iter().find(|row| {
+        row.status == CertStatus::Suspended
+            && !lifecycle::is_expired(row.not_after, now)
+            && !lifecycle::may_lift(row.status_channel, actor.channel)
+    });
+    match refused {
+        Some(row) => Err(AuthorityError::LiftOnlyByOfficer {
+            subject: subject.to_owned(),
+            suspended_by: row.status_channel,
+        }),
+        None => Ok(()),
     }
 }
 

@@ -7,7 +7,7 @@
 use time::OffsetDateTime;
 
 use super::reason::RevocationReason;
-use super::status::CertStatus;
+use super::status::{CertStatus, Channel};
 
 /// A requested status change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +42,14 @@ pub enum TransitionError {
     Revoked,
 }
 
+/// Whether a suspension made through `suspended_by` may be lifted through
+/// `lifted_by` (SPEC §16, "Who may lift a suspension"): the subscriber's
+/// page lifts only the subscriber's own suspensions, because a thief who
+/// holds the card knows what the page asks for; officers lift any.
+pub fn may_lift(suspended_by: Channel, lifted_by: Channel) -> bool {
+    lifted_by != Channel::SelfService || suspended_by == Channel::SelfService
+}
+
 /// True once `now` is past notAfter (the validity period includes notAfter,
 /// RFC 5280 §4.1.2.5).
 pub fn is_expired(not_after: OffsetDateTime, now: OffsetDateTime) -> bool {
@@ -72,6 +80,19 @@ pub fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn self_service_lifts_only_its_own_suspensions_and_officers_lift_any() {
+        use Channel::*;
+        for by in [Ra, Emergency, Cli] {
+            assert!(!may_lift(by, SelfService), "{by}");
+            for officer in [Ra, Emergency, Cli] {
+                assert!(may_lift(by, officer));
+                assert!(may_lift(SelfService, officer));
+            }
+        }
+        assert!(may_lift(SelfService, SelfService));
+    }
     use time::Duration;
     use time::macros::datetime;
 

@@ -65,6 +65,8 @@ pub enum Channel {
 }
 
 impl Channel {
+    pub const ALL: [Self; 4] = [Self::Ra, Self::Emergency, Self::SelfService, Self::Cli];
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Ra => "ra",
@@ -90,7 +92,7 @@ impl FromStr for Channel {
     type Err = UnknownChannel;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [Self::Ra, Self::Emergency, Self::SelfService, Self::Cli]
+        Self::ALL
             .into_iter()
             .find(|c| c.name() == s)
             .ok_or_else(|| UnknownChannel(s.to_owned()))

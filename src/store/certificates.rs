@@ -3,7 +3,7 @@
 use rusqlite::{OptionalExtension, Row, params};
 use time::OffsetDateTime;
 
-use super::rows::{serial_at, status_at, time_at};
+use super::rows::{channel_at, serial_at, status_at, time_at};
 use super::{Change, Snapshot, StoreError, to_unix};
 use crate::domain::{CertStatus, Channel, Serial};
 
@@ -21,6 +21,8 @@ pub struct CertificateRow {
     pub status_since: OffsetDateTime,
     /// The status change that set the current status (the status version).
     pub status_seq: i64,
+    /// The channel of that change: who suspended a suspended certificate.
+    pub status_channel: Channel,
 }
 
 /// A certificate about to be stored.
@@ -50,7 +52,10 @@ impl From<rusqlite::Error> for RegistrationError {
     }
 }
 
-const COLUMNS: &str = "serial, subscriber_code, card_number, profile, not_before, not_after, der, status, reason, status_since, status_seq";
+/// The certificate's columns, and the channel of the change that set its
+/// status (one primary-key lookup in the history).
+const COLUMNS: &str = "serial, subscriber_code, card_number, profile, not_before, not_after, der, status, reason, status_since, status_seq,
+     (SELECT channel FROM status_changes WHERE seq = certificates.status_seq)";
 
 fn certificate_from_row(row: &Row<'_>) -> rusqlite::Result<CertificateRow> {
     Ok(CertificateRow {
@@ -64,6 +69,7 @@ fn certificate_from_row(row: &Row<'_>) -> rusqlite::Result<CertificateRow> {
         status: status_at(row, 7)?,
         status_since: time_at(row, 9)?,
         status_seq: row.get(10)?,
+        status_channel: channel_at(row, 11)?,
     })
 }
 

@@ -7,7 +7,8 @@ use rusqlite::types::Type;
 use time::OffsetDateTime;
 
 use super::from_unix;
-use crate::domain::{CertStatus, Serial};
+use crate::domain::status::UnknownChannel;
+use crate::domain::{CertStatus, Channel, Serial};
 use crate::revocation::CrlKind;
 
 /// A column that does not hold what the schema promises.
@@ -54,6 +55,16 @@ pub(super) fn serial_at(row: &Row<'_>, col: usize) -> rusqlite::Result<Serial> {
 /// A time stored as unix seconds.
 pub(super) fn time_at(row: &Row<'_>, col: usize) -> rusqlite::Result<OffsetDateTime> {
     from_unix(row.get(col)?).map_err(|e| bad_column(col, Type::Integer, e.to_string()))
+}
+
+/// A channel stored by name.
+pub(super) fn channel_at(row: &Row<'_>, col: usize) -> rusqlite::Result<Channel> {
+    let name = row
+        .get_ref(col)?
+        .as_str()
+        .map_err(|e| bad_column(col, Type::Text, format!("{e}")))?;
+    name.parse()
+        .map_err(|e: UnknownChannel| bad_column(col, Type::Text, format!("stored {e}")))
 }
 
 /// A CRL kind stored by name.

@@ -82,6 +82,7 @@ impl Answer {
             Self::Refused(Refusal::AlreadySuspended) => "already-suspended",
             Self::Refused(Refusal::NotSuspended) => "not-suspended",
             Self::Refused(Refusal::NoCurrentCertificate) => "no-current-certificate",
+            Self::Refused(Refusal::ResumeAtRegistrationWindow) => "resume-at-registration-window",
             Self::PairNotRecognised(_) => "pair-not-recognised",
             Self::Locked { .. } => "locked",
             Self::BadInput => "bad-input",
@@ -120,6 +121,10 @@ impl Answer {
             Self::Refused(Refusal::NoCurrentCertificate) => Bilingual::new(
                 "此卡沒有效期內的憑證",
                 "This card has no certificate that is still valid",
+            ),
+            Self::Refused(Refusal::ResumeAtRegistrationWindow) => Bilingual::new(
+                "此卡須至註冊窗口解除暫禁",
+                "This card can be resumed only at a registration window",
             ),
             Self::PairNotRecognised(_) => Bilingual::new("無法受理", "Request not accepted"),
             Self::Locked { .. } => Bilingual::new("暫停受理", "Too many attempts"),
@@ -227,6 +232,10 @@ fn refused_detail(refusal: Refusal) -> Bilingual {
         Refusal::NoCurrentCertificate => Bilingual::new(
             "已過期的憑證無法變更狀態。如需新憑證，請至註冊窗口申請。",
             "The status of an expired certificate cannot change. For new certificates, please apply at a registration window.",
+        ),
+        Refusal::ResumeAtRegistrationWindow => Bilingual::new(
+            "此卡的暫禁係由註冊窗口或緊急通報辦理，為防止他人持卡解除，僅能由註冊窗口解除。請攜帶卡片與身分證明文件至註冊窗口。未變更任何憑證。",
+            "This card was suspended at a registration window or through the emergency channel. So that whoever holds the card cannot undo that, only a registration window can resume it: please bring the card and your identity document. Nothing was changed.",
         ),
     }
 }
