@@ -604,6 +604,20 @@ fn crl_answers_carry_caching_headers_and_honour_conditional_requests() {
 }
 
 #[test]
+fn a_crl_number_beyond_any_crl_is_404_not_500() {
+    let ra = Ra::start();
+    for number in [
+        "9223372036854775808",
+        "18446744073709551615",
+        "99999999999999999999",
+    ] {
+        expect_problem(ra.get(&format!("/crl/{number}.crl"), None), 404);
+    }
+    let errors = ra.server.log_lines_with("ERROR");
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+#[test]
 fn issuing_ca_certificate_is_served_as_der() {
     let ra = Ra::start();
     let response = ra.get("/ca/issuing-ca.crt", None);

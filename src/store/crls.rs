@@ -80,6 +80,10 @@ impl Snapshot<'_> {
 
     /// Any CRL ever published, by number.
     pub fn crl_by_number(&self, number: u64) -> Result<Option<(CrlSummary, Vec<u8>)>, StoreError> {
+        // Numbers are the table's rowid, an i64: a larger one names no CRL.
+        let Ok(number) = i64::try_from(number) else {
+            return Ok(None);
+        };
         Ok(self
             .conn
             .prepare_cached(&format!(
