@@ -1,6 +1,7 @@
 //! Production-mode start-up checks: a production CA must not run
-//! with the public development keys, readable key files, the development
-//! RA tokens, or URLs guessed from the listen address.
+//! with the public development keys, readable key files, a readable data
+//! directory, the development RA tokens, or URLs guessed from the listen
+//! address.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -38,6 +39,10 @@ pub enum ProductionRefusal {
         mode: u32,
     },
     #[error(
+        "production mode refuses the data directory {path}: it is readable by group or others (mode {mode:o}) and holds every card's subscriber code; chmod 700 it"
+    )]
+    DataDirReadable { path: String, mode: u32 },
+    #[error(
         "production mode refuses token `{name}`: it is a development token (dev-officer-token / dev-auditor-token)"
     )]
     DevelopmentToken { name: String },
@@ -70,6 +75,7 @@ pub fn check(config: &Config) -> Result<(), ProductionRefusal> {
     ] {
         refuse_readable_key(key, path)?;
     }
+    refuse_readable_data_dir(config.store_path.parent())?;
     if let Some(token) = config
         .tokens
         .iter()
@@ -108,6 +114,31 @@ fn refuse_development_certificate(key: &'static str, path: &Path) -> Result<(), 
         return Err(ProductionRefusal::DevelopmentKey {
             key,
             path: path.display().to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// The store's directory, if it exists yet (the store creates it 0700).
+fn refuse_readable_data_dir(dir: Option<&Path>) -> Result<(), ProductionRefusal> {
+    let Some(dir) = dir.filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    let mode = match std::fs::metadata(dir) {
+        Ok(metadata) => metadata.permissions().mode() & 0o777,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(ProductionRefusal::Unreadable {
+                key: "store.path",
+                path: dir.display().to_string(),
+                message: e.to_string(),
+            });
+        }
+    };
+    if mode & 0o077 != 0 {
+        return Err(ProductionRefusal::DataDirReadable {
+            path: dir.display().to_string(),
+            mode,
         });
     }
     Ok(())

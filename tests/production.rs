@@ -101,6 +101,18 @@ fn production_mode_refuses_the_development_tokens() {
 }
 
 #[test]
+fn production_mode_refuses_a_data_directory_readable_by_others() {
+    let ca = production_ca(|c| c);
+    std::fs::create_dir_all(ca.data_dir()).unwrap();
+    std::fs::set_permissions(ca.data_dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let message = refusal(&ca);
+    assert!(
+        message.contains("data directory") && message.contains("chmod 700"),
+        "{message}"
+    );
+}
+
+#[test]
 fn production_mode_requires_an_explicit_base_url() {
     let ca = production_ca(|c| c.replace("base_url = \"http://127.0.0.1:8080\"", ""));
     let message = refusal(&ca);

@@ -171,3 +171,19 @@ fn a_cli_write_while_the_server_answers_is_seen_and_leaves_the_store_intact() {
     assert!(server.terminate().success());
     assert_intact(&ca.store_path());
 }
+
+#[test]
+fn the_store_and_its_directory_are_private_to_the_service() {
+    use std::os::unix::fs::PermissionsExt;
+    let ca = TestCa::new();
+    let server = ca.serve(&[]);
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&ca.data_dir()), 0o700, "data directory");
+    for suffix in ["", "-wal", "-shm"] {
+        let file = beside(&ca.store_path(), suffix);
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    let errors = server.log_lines_with("ERROR");
+    let status = server.terminate();
+    assert!(status.success(), "{status:?} {errors:?}");
+}

@@ -156,12 +156,15 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
                 addr: listen.clone(),
                 source,
             })?;
+        // Registered before the service says it listens, so that a signal
+        // sent as soon as it does is a graceful stop, not the default death.
+        let shutdown = shutdown_signal()?;
         // Tests start the server on port 0 and read the bound address from this line.
         let bound = listener.local_addr()?;
         eprintln!("eidca listening on http://{bound}");
         // Not axum::serve: it has no header-read timeout (see `connections`).
         let shortcut = ocsp::shortcut(Arc::clone(&app));
-        connections::serve(listener, router(app)?, shortcut, shutdown_signal()).await;
+        connections::serve(listener, router(app)?, shortcut, shutdown).await;
         publisher.abort();
         refresher.abort();
         // Both hold the store or the responder; wait until they let go.
@@ -191,18 +194,14 @@ fn init_logging() {
         .try_init();
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutdown signal received; no new connections");
+/// SIGINT or SIGTERM, registered now: the future resolves on the first
+/// one, however soon after this call it arrives.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! { _ = interrupt.recv() => {}, _ = terminate.recv() => {} }
+        tracing::info!("shutdown signal received; no new connections");
+    })
 }

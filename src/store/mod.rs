@@ -26,6 +26,7 @@ pub mod selfservice;
 
 use std::fs::File;
 use std::ops::Deref;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -90,11 +91,16 @@ impl Store {
     /// Opens (creating if needed) the database and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
-                path: dir.to_path_buf(),
-                source,
-            })?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(PRIVATE_DIR)
+                .create(dir)
+                .map_err(|source| StoreError::DataDir {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
         }
+        make_private(path)?;
         let mut writer = open_connection(path, OpenFlags::default())?;
         schema::migrate(&mut writer)?;
         Ok(Store {
@@ -261,6 +267,50 @@ impl StoreReader {
     pub fn open_reader(&self) -> Result<Connection, StoreError> {
         self.0.open_reader()
     }
+}
+
+/// Mode of a directory the store creates: the store holds every card and
+/// its subscriber code (the self-service credential), the form key and the
+/// notes, so nobody else may even list it.
+const PRIVATE_DIR: u32 = 0o700;
+
+/// Mode of the store's files.
+const PRIVATE_FILE: u32 = 0o600;
+
+/// Creates the database file 0600 if it does not exist, and takes group and
+/// other permissions off it and its `-wal` and `-shm` files if it does.
+/// SQLite creates `-wal` and `-shm` with the database file's permissions,
+/// so they follow.
+fn make_private(path: &Path) -> Result<(), StoreError> {
+    let failed = |source| StoreError::DataDir {
+        path: path.to_path_buf(),
+        source,
+    };
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(PRIVATE_FILE)
+        .open(path)
+    {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(failed(e)),
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = PathBuf::from(file);
+        match std::fs::metadata(&file) {
+            Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(PRIVATE_FILE))
+                    .map_err(failed)?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    Ok(())
 }
 
 fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
