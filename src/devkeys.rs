@@ -67,7 +67,13 @@ impl Node {
     }
 }
 
-fn base_params(cn: &str, key: &KeyPair, now: OffsetDateTime, days: i64) -> CertificateParams {
+fn base_params(
+    organization: &str,
+    cn: &str,
+    key: &KeyPair,
+    now: OffsetDateTime,
+    days: i64,
+) -> CertificateParams {
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
     dn.push(
@@ -76,10 +82,7 @@ fn base_params(cn: &str, key: &KeyPair, now: OffsetDateTime, days: i64) -> Certi
             rcgen::string::PrintableString::try_from("TW").expect("printable"),
         ),
     );
-    dn.push(
-        DnType::OrganizationName,
-        "eidca development (not for production)",
-    );
+    dn.push(DnType::OrganizationName, organization);
     dn.push(DnType::CommonName, cn);
     params.distinguished_name = dn;
     params.not_before = now;
@@ -97,8 +100,23 @@ fn base_params(cn: &str, key: &KeyPair, now: OffsetDateTime, days: i64) -> Certi
     params
 }
 
-/// Generates a new hierarchy into `dir` (created if needed).
+/// The organizationName of every certificate `eidca dev-keys` makes:
+/// production mode refuses a hierarchy that carries it.
+pub const ORGANIZATION: &str = "eidca development (not for production)";
+
+/// Generates a new development hierarchy into `dir` (created if needed).
 pub fn generate(dir: &Path, now: OffsetDateTime) -> Result<(), DevKeysError> {
+    generate_for(dir, ORGANIZATION, now)
+}
+
+/// [`generate`] with another organizationName: a throw-away hierarchy that
+/// production checks do not recognise as a development one (the tests of
+/// production mode run on one).
+pub fn generate_for(
+    dir: &Path,
+    organization: &str,
+    now: OffsetDateTime,
+) -> Result<(), DevKeysError> {
     let now = now.replace_nanosecond(0).unwrap_or(now);
     let write = |name: &str, contents: &str, secret: bool| -> Result<(), DevKeysError> {
         let path = dir.join(name);
@@ -119,7 +137,13 @@ pub fn generate(dir: &Path, now: OffsetDateTime) -> Result<(), DevKeysError> {
     })?;
 
     let root_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-    let mut root_params = base_params("eidca Development Root CA", &root_key, now, ROOT_DAYS);
+    let mut root_params = base_params(
+        organization,
+        "eidca Development Root CA",
+        &root_key,
+        now,
+        ROOT_DAYS,
+    );
     root_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     root_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let root_cert = root_params.self_signed(&root_key)?;
@@ -130,6 +154,7 @@ pub fn generate(dir: &Path, now: OffsetDateTime) -> Result<(), DevKeysError> {
 
     let issuing_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
     let mut issuing_params = base_params(
+        organization,
         "eidca Development Issuing CA",
         &issuing_key,
         now,
@@ -146,6 +171,7 @@ pub fn generate(dir: &Path, now: OffsetDateTime) -> Result<(), DevKeysError> {
 
     let ocsp_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
     let mut ocsp_params = base_params(
+        organization,
         "eidca Development OCSP Responder",
         &ocsp_key,
         now,

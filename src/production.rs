@@ -6,8 +6,11 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use der::Decode;
+
 use crate::ca::CaCertificate;
 use crate::config::{Config, Mode};
+use crate::devkeys;
 
 /// The committed development certificates; their public keys are refused
 /// in production whatever the files are called.
@@ -30,6 +33,14 @@ pub enum ProductionRefusal {
         "production mode refuses {key} = {path}: it is a public development key from keys-dev/"
     )]
     DevelopmentKey { key: &'static str, path: String },
+    #[error(
+        "production mode refuses {key} = {path}: it belongs to a hierarchy made by `eidca dev-keys` (organizationName \"{organization}\")"
+    )]
+    DevelopmentHierarchy {
+        key: &'static str,
+        path: String,
+        organization: &'static str,
+    },
     #[error(
         "production mode refuses {key} = {path}: the key file is readable by group or others (mode {mode:o}); chmod 600 it"
     )]
@@ -116,6 +127,13 @@ fn refuse_development_certificate(key: &'static str, path: &Path) -> Result<(), 
             path: path.display().to_string(),
         });
     }
+    if made_by_dev_keys(&cert.subject_der).map_err(unreadable)? {
+        return Err(ProductionRefusal::DevelopmentHierarchy {
+            key,
+            path: path.display().to_string(),
+            organization: devkeys::ORGANIZATION,
+        });
+    }
     Ok(())
 }
 
@@ -142,6 +160,15 @@ fn refuse_readable_data_dir(dir: Option<&Path>) -> Result<(), ProductionRefusal>
         });
     }
     Ok(())
+}
+
+/// Whether a subject names the organization of `eidca dev-keys`.
+fn made_by_dev_keys(subject_der: &[u8]) -> Result<bool, String> {
+    let subject = x509_cert::name::Name::from_der(subject_der).map_err(|e| e.to_string())?;
+    Ok(subject
+        .to_string()
+        .split(',')
+        .any(|rdn| rdn == format!("O={}", devkeys::ORGANIZATION)))
 }
 
 fn refuse_readable_key(key: &'static str, path: &Path) -> Result<(), ProductionRefusal> {

@@ -10,7 +10,12 @@ use common::TestCa;
 /// A production CA on a fresh (non-development) hierarchy with private key
 /// files, a real token and an explicit base URL; `edit` breaks one rule.
 fn production_ca(edit: impl FnOnce(String) -> String) -> TestCa {
-    let ca = TestCa::with_config(|c| {
+    production_ca_for("Test Authority", edit)
+}
+
+/// [`production_ca`] on a hierarchy naming `organization`.
+fn production_ca_for(organization: &str, edit: impl FnOnce(String) -> String) -> TestCa {
+    let ca = TestCa::for_organization(organization, |c| {
         let c = c
             .replace("mode = \"development\"", "mode = \"production\"")
             .replace(
@@ -66,6 +71,16 @@ fn production_mode_refuses_the_development_keys_whatever_their_path() {
     let message = refusal(&ca);
     assert!(
         message.contains("ca.issuing_cert") && message.contains("public development key"),
+        "{message}"
+    );
+}
+
+#[test]
+fn production_mode_refuses_a_hierarchy_made_by_dev_keys() {
+    let ca = production_ca_for(eidca::devkeys::ORGANIZATION, |c| c);
+    let message = refusal(&ca);
+    assert!(
+        message.contains("ca.issuing_cert") && message.contains("eidca dev-keys"),
         "{message}"
     );
 }

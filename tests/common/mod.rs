@@ -31,9 +31,19 @@ impl TestCa {
 
     /// As [`TestCa::new`], with the config text edited by `edit`.
     pub fn with_config(edit: impl FnOnce(String) -> String) -> Self {
+        Self::for_organization(eidca::devkeys::ORGANIZATION, edit)
+    }
+
+    /// As [`TestCa::with_config`], on a hierarchy whose certificates name
+    /// `organization` (anything but the development one passes production checks).
+    pub fn for_organization(organization: &str, edit: impl FnOnce(String) -> String) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        eidca::devkeys::generate(&dir.path().join("keys"), time::OffsetDateTime::now_utc())
-            .expect("dev keys");
+        eidca::devkeys::generate_for(
+            &dir.path().join("keys"),
+            organization,
+            time::OffsetDateTime::now_utc(),
+        )
+        .expect("dev keys");
         let config = DEV_CONFIG.replace("../keys-dev/", "keys/");
         std::fs::write(dir.path().join("eidca.toml"), edit(config)).expect("write config");
         TestCa { dir }
