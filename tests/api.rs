@@ -680,6 +680,26 @@ fn healthz_and_metrics_report_requests_certificates_and_crls() {
 }
 
 #[test]
+fn an_unknown_method_is_counted_as_other_and_never_becomes_a_label() {
+    let ra = Ra::start();
+    let long = "X".repeat(4096);
+    for name in [long.as_str(), "BREW", "PROPFIND"] {
+        let method = reqwest::Method::from_bytes(name.as_bytes()).expect("token");
+        send(ra.http.request(method, ra.url("/healthz")));
+    }
+    let text = ra.get("/metrics", None).text().expect("metrics");
+    assert!(
+        !text.contains("BREW") && !text.contains("XXXX"),
+        "{}",
+        text.len()
+    );
+    assert!(
+        text.contains(r#"route="/healthz",method="OTHER",status="405"} 3"#),
+        "{text}"
+    );
+}
+
+#[test]
 fn sync_window_reports_the_intervals_and_what_is_unpublished() {
     let ra = Ra::start_with(&[
         ("EIDCA_OCSP_MAX_AGE", "5m"),

@@ -85,9 +85,32 @@ impl Default for HttpMetrics {
     }
 }
 
+/// The label of a request method: one of the methods of RFC 9110 §9, or
+/// `OTHER`. Labels come from this fixed set, so a client inventing method
+/// names cannot grow the metrics (SPEC §16, "Bounded by construction").
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    const KNOWN: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::HEAD, "HEAD"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::TRACE, "TRACE"),
+        (Method::PATCH, "PATCH"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(known, _)| known == method)
+        .map_or("OTHER", |(_, label)| label)
+}
+
 impl HttpMetrics {
-    /// Counts one answered request.
-    pub fn observe(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
+    /// Counts one answered request; `route` is a route pattern (or
+    /// `unmatched`) and `method` a [`method_label`], both from fixed sets.
+    pub fn observe(&self, route: &str, method: &'static str, status: u16, elapsed: Duration) {
         let route = RouteLabels {
             route: route.to_owned(),
             method: method.to_owned(),

@@ -39,7 +39,7 @@ async fn observe(State(app): State<Arc<App>>, request: Request, next: Next) -> R
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str)
         .to_owned();
-    let method = request.method().clone();
+    let method = super::metrics::method_label(request.method());
     let id = request
         .headers()
         .get(REQUEST_ID)
@@ -50,8 +50,7 @@ async fn observe(State(app): State<Arc<App>>, request: Request, next: Next) -> R
     let mut response = next.run(request).instrument(span.clone()).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    app.http_metrics
-        .observe(&route, method.as_str(), status, elapsed);
+    app.http_metrics.observe(&route, method, status, elapsed);
     span.in_scope(|| {
         tracing::info!(
             status,
