@@ -796,6 +796,19 @@ fn every_ra_route_refuses_anonymous_and_unknown_tokens_with_401() {
 }
 
 #[test]
+fn two_authorization_headers_are_401_whichever_comes_first() {
+    let ra = Ra::start();
+    for (first, second) in [(OFFICER, "forged"), ("forged", OFFICER)] {
+        let request = ra
+            .http
+            .get(ra.url("/api/v1/sync-window"))
+            .header("Authorization", format!("Bearer {first}"))
+            .header("Authorization", format!("Bearer {second}"));
+        expect_problem(send(request), 401);
+    }
+}
+
+#[test]
 fn the_auditor_role_reads_but_every_change_is_403() {
     let ra = Ra::start();
     let serial = ra.issue_on_the_card();

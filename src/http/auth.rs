@@ -71,12 +71,21 @@ impl Tokens {
 
     /// The caller of a request, or the 401 to answer.
     fn caller(&self, parts: &Parts) -> Result<Principal, ApiError> {
-        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
+        let Some(value) = values.next() else {
             return Err(ApiError::new(
                 Problem::Unauthorized,
                 "send `Authorization: Bearer <token>`",
             ));
         };
+        // Two credentials are one too many: a proxy that adds its own must
+        // not make us pick one (SPEC §16).
+        if values.next().is_some() {
+            return Err(ApiError::new(
+                Problem::Unauthorized,
+                "send exactly one Authorization header",
+            ));
+        }
         let token = value
             .to_str()
             .ok()
