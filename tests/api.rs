@@ -289,6 +289,42 @@ fn issue_refuses_bad_input_with_400() {
 }
 
 #[test]
+fn names_with_invisible_characters_are_refused_and_names_are_stored_in_nfc() {
+    let ra = Ra::start();
+    for hidden in [
+        "CHEN\u{202E}Ta-wen",
+        "CHEN\u{200B}Ta-wen",
+        "CHEN\u{0378}Ta-wen",
+    ] {
+        let mut body = ra.issue_body("A800000014", "TP03000001", "person-sign");
+        body["subscriber"]["name"] = json!(hidden);
+        let problem = expect_problem(
+            ra.post("/api/v1/certificates", Some(OFFICER), None, &body),
+            400,
+        );
+        assert!(
+            problem["detail"].as_str().unwrap().contains("U+"),
+            "{problem}"
+        );
+    }
+    let mut body = ra.issue_body("A800000014", "TP03000001", "person-sign");
+    body["subscriber"]["name"] = json!("Jose\u{301} CHEN");
+    expect_json(
+        ra.post("/api/v1/certificates", Some(OFFICER), None, &body),
+        201,
+    );
+    let stored: String = rusqlite::Connection::open(ra.ca.store_path())
+        .unwrap()
+        .query_row(
+            "SELECT name FROM subscribers WHERE code = 'A800000014'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stored, "Jos\u{e9} CHEN");
+}
+
+#[test]
 fn issuing_onto_another_subscribers_card_is_409() {
     let ra = Ra::start();
     ra.issue("A800000014", "TP03000001", "person-sign");

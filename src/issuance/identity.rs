@@ -3,7 +3,16 @@
 //! Limits: a subscriber code and a card number are 4–16 characters of
 //! upper-case A–Z and 0–9 (the seed's forms are `A800000014` and
 //! `TP03000001`); a name is 1–64 characters (X.520 ub-common-name) with no
-//! control characters and no leading or trailing space.
+//! control characters and no leading or trailing space. A name is stored
+//! and signed in Unicode NFC, and a name with a format character (general
+//! category Cf: U+202E RIGHT-TO-LEFT OVERRIDE, U+200B ZERO WIDTH SPACE, …)
+//! or an unassigned code point is refused: either would show a relying
+//! party another name than the one the RA checked (SPEC §16). The general
+//! category comes from `unicode-properties`, the normal form from
+//! `unicode-normalization`.
+
+use unicode_normalization::UnicodeNormalization;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 /// Why a subscriber field was refused; names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -16,6 +25,10 @@ pub enum IdentityError {
         "subscriber name must be 1 to 64 characters without control characters or surrounding spaces"
     )]
     BadName,
+    #[error(
+        "subscriber name contains U+{code_point:04X}, a format character or an unassigned code point"
+    )]
+    InvisibleCharacter { code_point: u32 },
 }
 
 /// A validated subscriber identity and card.
@@ -52,10 +65,21 @@ pub fn check_code(field: &'static str, value: &str) -> Result<String, IdentityEr
 }
 
 fn check_name(name: &str) -> Result<String, IdentityError> {
+    let name: String = name.nfc().collect();
+    if let Some(c) = name.chars().find(|c| {
+        matches!(
+            c.general_category(),
+            GeneralCategory::Format | GeneralCategory::Unassigned
+        )
+    }) {
+        return Err(IdentityError::InvisibleCharacter {
+            code_point: u32::from(c),
+        });
+    }
     let len = name.chars().count();
     let ok = (1..=64).contains(&len) && !name.chars().any(char::is_control) && name.trim() == name;
     if ok {
-        Ok(name.to_owned())
+        Ok(name)
     } else {
         Err(IdentityError::BadName)
     }
@@ -81,5 +105,21 @@ mod tests {
         assert!(SubscriberIdentity::new("A800000014", "bad\nname", "TP03000001").is_err());
         assert!(SubscriberIdentity::new("A800000014", " padded", "TP03000001").is_err());
         assert!(SubscriberIdentity::new("A800000014", "N", "TP-0300").is_err());
+    }
+
+    #[test]
+    fn names_are_nfc_and_without_format_or_unassigned_characters() {
+        let id = SubscriberIdentity::new("A800000014", "Jose\u{301}", "TP03000001").unwrap();
+        assert_eq!(id.name, "Jos\u{e9}");
+        for (hidden, code_point) in [
+            ("A\u{202E}B", 0x202E),
+            ("A\u{200B}B", 0x200B),
+            ("A\u{378}B", 0x378),
+        ] {
+            assert_eq!(
+                SubscriberIdentity::new("A800000014", hidden, "TP03000001"),
+                Err(IdentityError::InvisibleCharacter { code_point })
+            );
+        }
     }
 }
