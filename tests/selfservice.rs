@@ -758,6 +758,37 @@ fn json_variant_suspends_resumes_and_refuses_what_cannot_change() {
 }
 
 #[test]
+fn a_body_over_the_limit_gets_the_pages_or_the_jsons_own_413() {
+    let fixture = Fixture::new();
+    let server = fixture.ca.serve(&[]);
+    let http = client_from("127.0.0.95");
+    let long = "A".repeat(5 * 1024);
+    let (status, kind) = problem_type(
+        http.post(server.url("/self-service/suspend"))
+            .json(&serde_json::json!({ "subscriber_code": long, "card_number": CARD }))
+            .send()
+            .expect("POST JSON"),
+    );
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(kind, "urn:eidca:problem:self-service:too-large");
+    let page = http
+        .post(server.url("/self-service/suspend"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!("subscriber_code={long}&card_number={CARD}"))
+        .send()
+        .expect("POST form");
+    assert_eq!(page.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let content_type = page.headers()[reqwest::header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let page = page.text().expect("page");
+    assert!(page.contains("太長") && page.contains("too long"), "{page}");
+    fixture.assert_statuses(&fixture.serials, "good");
+}
+
+#[test]
 fn a_bad_selfservice_setting_stops_start_up_naming_the_key() {
     let ca = TestCa::new();
     for (name, value, key) in [

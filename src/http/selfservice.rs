@@ -17,13 +17,14 @@ pub mod words;
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, SET_COOKIE};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::header::{CACHE_CONTROL, CONNECTION, CONTENT_TYPE, RETRY_AFTER, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Router, middleware};
+use http_body_util::BodyExt;
 use serde::Deserialize;
 
 use self::answer::Answer;
@@ -50,7 +51,6 @@ pub fn routes() -> Router<Arc<App>> {
         .route(STYLESHEET_PATH, get(stylesheet))
         .route("/self-service/suspend", post(suspend))
         .route("/self-service/resume", post(resume))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(headers::security_headers))
 }
 
@@ -110,9 +110,9 @@ async fn suspend(
     State(app): State<Arc<App>>,
     client: ClientAddress,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
-    submit(&app, client, &headers, &body, CardAction::Suspend).await
+    submit(&app, client, &headers, body, CardAction::Suspend).await
 }
 
 /// `POST /self-service/resume`.
@@ -120,9 +120,23 @@ async fn resume(
     State(app): State<Arc<App>>,
     client: ClientAddress,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
-    submit(&app, client, &headers, &body, CardAction::Resume).await
+    submit(&app, client, &headers, body, CardAction::Resume).await
+}
+
+/// The body, read up to [`BODY_LIMIT`]: a longer one is answered in the
+/// request's own format (page or problem+json), and the connection is
+/// closed after it, since the rest of the body was never read.
+async fn read_body(body: Body) -> Result<Bytes, Answer> {
+    match http_body_util::Limited::new(body, BODY_LIMIT)
+        .collect()
+        .await
+    {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Answer::TooLarge),
+        Err(_) => Err(Answer::BadInput),
+    }
 }
 
 /// How the request was sent, and so how it is answered.
@@ -185,13 +199,23 @@ async fn submit(
     app: &Arc<App>,
     client: ClientAddress,
     headers: &HeaderMap,
-    body: &[u8],
+    body: Body,
     action: CardAction,
 ) -> Response {
     let Some(format) = Format::of(headers) else {
         return render(Format::Json, &Answer::UnsupportedMediaType);
     };
-    let answer = decide(app, client, headers, body, action, format).await;
+    let body = match read_body(body).await {
+        Ok(body) => body,
+        Err(answer) => {
+            let mut response = render(format, &answer);
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+            return response;
+        }
+    };
+    let answer = decide(app, client, headers, &body, action, format).await;
     render(format, &answer)
 }
 

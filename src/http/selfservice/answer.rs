@@ -31,6 +31,8 @@ pub enum Answer {
     BadInput,
     /// Not a form or JSON body.
     UnsupportedMediaType,
+    /// A body over the page's limit.
+    TooLarge,
     Forgery(CsrfError),
     Internal,
 }
@@ -67,6 +69,7 @@ impl Answer {
             Self::Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::BadInput => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -87,6 +90,7 @@ impl Answer {
             Self::Locked { .. } => "locked",
             Self::BadInput => "bad-input",
             Self::UnsupportedMediaType => "unsupported-media-type",
+            Self::TooLarge => "too-large",
             Self::Forgery(_) => "forbidden",
             Self::Internal => "internal",
         }
@@ -132,6 +136,7 @@ impl Answer {
             Self::UnsupportedMediaType => {
                 Bilingual::new("不支援的資料格式", "Unsupported request format")
             }
+            Self::TooLarge => Bilingual::new("送出的資料太長", "The request is too long"),
             Self::Forgery(_) => Bilingual::new(
                 "表單已失效或非由本站送出",
                 "This form has expired or did not come from this site",
@@ -180,6 +185,10 @@ impl Answer {
             Self::UnsupportedMediaType => Bilingual::new(
                 "請以本頁表單送出，或以 application/json 傳送。",
                 "Submit the form on this page, or send application/json.",
+            ),
+            Self::TooLarge => Bilingual::new(
+                "送出的資料太長，未變更任何憑證。請只填寫用戶代碼與 IC 卡號。",
+                "The request is too long; nothing was changed. Please fill in only the subscriber code and the IC card number.",
             ),
             Self::Forgery(_) => Bilingual::new(
                 "為保護您的安全，請重新開啟自助服務頁再送出，未變更任何憑證。",
