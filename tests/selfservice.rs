@@ -789,6 +789,31 @@ fn a_body_over_the_limit_gets_the_pages_or_the_jsons_own_413() {
 }
 
 #[test]
+fn an_origin_of_the_same_host_with_another_scheme_is_foreign() {
+    let fixture = Fixture::new();
+    let server = fixture.ca.serve(&[]);
+    let http = client_from("127.0.0.96");
+    let host = server
+        .url("")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let post = |origin: String| {
+        http.post(server.url("/self-service/suspend"))
+            .header("Origin", origin)
+            .json(&serde_json::json!({ "subscriber_code": CODE, "card_number": CARD }))
+            .send()
+            .expect("POST JSON")
+    };
+    let (status, kind) = problem_type(post(format!("https://{host}")));
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(kind, "urn:eidca:problem:self-service:forbidden");
+    fixture.assert_statuses(&fixture.serials, "good");
+    assert_eq!(post(format!("http://{host}")).status(), StatusCode::OK);
+    fixture.assert_statuses(&fixture.serials, "suspended");
+}
+
+#[test]
 fn a_bad_selfservice_setting_stops_start_up_naming_the_key() {
     let ca = TestCa::new();
     for (name, value, key) in [

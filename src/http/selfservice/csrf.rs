@@ -167,7 +167,12 @@ pub fn check_origin(
     let Some((scheme, authority)) = split_origin(claimed) else {
         return Err(CsrfError::ForeignOrigin);
     };
-    let same_host = header(HOST).is_some_and(|host| host.eq_ignore_ascii_case(authority));
+    // An origin is scheme, host and port (RFC 6454 §4), and the page has
+    // two: the one the browser addressed on our socket, which speaks plain
+    // HTTP, and the public one `publish.base_url` states (https behind a
+    // TLS proxy).
+    let same_host = scheme.eq_ignore_ascii_case("http")
+        && header(HOST).is_some_and(|host| host.eq_ignore_ascii_case(authority));
     let configured = split_origin(base_url)
         .is_some_and(|(s, a)| s.eq_ignore_ascii_case(scheme) && a.eq_ignore_ascii_case(authority));
     if same_host || configured {
@@ -278,6 +283,13 @@ mod tests {
             ])),
             Err(CsrfError::ForeignOrigin)
         );
+        for other_scheme in ["https://127.0.0.1:9", "http://ca.example"] {
+            assert_eq!(
+                ok(&headers(&[(HOST, "127.0.0.1:9"), (ORIGIN, other_scheme)])),
+                Err(CsrfError::ForeignOrigin),
+                "{other_scheme}"
+            );
+        }
         assert_eq!(
             ok(&headers(&[(HOST, "ca.example"), (ORIGIN, "null")])),
             Err(CsrfError::ForeignOrigin)
