@@ -262,6 +262,8 @@ pub struct Server {
     pub base_url: String,
     /// Every line the server wrote to stderr so far.
     pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// The thread that reads stderr into `log`; it ends when the server exits.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
@@ -275,7 +277,7 @@ impl Server {
         let (tx, rx) = std::sync::mpsc::channel();
         let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let kept = std::sync::Arc::clone(&log);
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
@@ -294,6 +296,7 @@ impl Server {
             child,
             base_url,
             log,
+            reader: Some(reader),
         }
     }
 
@@ -311,7 +314,12 @@ impl Server {
             .status()
             .expect("run kill");
         assert!(sent.success(), "kill -TERM {pid} failed");
-        self.child.wait().expect("wait for eidca serve")
+        let status = self.child.wait().expect("wait for eidca serve");
+        // Its last lines are in `log` once the reader has seen the pipe close.
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        status
     }
 
     pub fn url(&self, path: &str) -> String {
