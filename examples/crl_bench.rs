@@ -193,7 +193,7 @@ fn change(
     changes: u64,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let now = authority.now();
-    if authority.latest_crls()?.0.is_none() {
+    if authority.latest_crls()?.full.is_none() {
         return Err("publish a full CRL first: changes count from a base".into());
     }
     // Which certificates to change is the benchmark's own choice, not a

@@ -77,11 +77,11 @@ pub async fn run(authority: Arc<Authority>) {
         let due = {
             let authority = authority.clone();
             tokio::task::spawn_blocking(move || -> Result<Due, AuthorityError> {
-                let (full, delta) = authority.latest_crls()?;
+                let latest = authority.latest_crls()?;
                 let config = authority.config();
                 Ok(next_due(
-                    full.as_ref(),
-                    delta.as_ref(),
+                    latest.full.as_ref(),
+                    latest.delta.as_ref(),
                     config.full_crl_interval,
                     config.delta_crl_interval,
                     authority.precise_now(),

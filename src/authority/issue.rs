@@ -135,10 +135,7 @@ impl Authority {
             subscriber_code: &identity.code,
         };
         change.audit(now, actor.name, &AuditEvent::Issued(event))?;
-        let row = change
-            .certificate(serial)?
-            .ok_or_else(|| AuthorityError::CertificateNotFound(serial.clone()))?;
-        CertificateRecord::new(&row, now)
+        CertificateRecord::new(&change.written_certificate(serial)?, now)
     }
 
     /// Draws a serial and signs the certificate with it.

@@ -27,7 +27,7 @@ use crate::config::Config;
 use crate::domain::{Serial, SyncWindow};
 use crate::issuance::CertificateUrls;
 use crate::publish_dir::PublishDir;
-use crate::revocation::{CrlKind, CrlSummary};
+use crate::revocation::{CrlKind, CrlSummary, LatestCrls};
 use crate::store::audit::ChainBreak;
 use crate::store::{Store, StoreReader};
 
@@ -61,8 +61,7 @@ pub enum CrlFile {
 pub struct StoreFigures {
     /// Stored status name and count (expired certificates included).
     pub certificates_by_status: Vec<(String, i64)>,
-    pub last_full: Option<CrlSummary>,
-    pub last_delta: Option<CrlSummary>,
+    pub latest: LatestCrls,
 }
 
 /// The certificate authority: configuration, keys, store and clock.
@@ -163,13 +162,8 @@ impl Authority {
     }
 
     /// The newest full and delta CRLs, as the publication schedule needs them.
-    pub fn latest_crls(&self) -> Result<(Option<CrlSummary>, Option<CrlSummary>), AuthorityError> {
-        self.store.read(|snapshot| {
-            Ok((
-                snapshot.latest_crl(CrlKind::Full)?,
-                snapshot.latest_crl(CrlKind::Delta)?,
-            ))
-        })
+    pub fn latest_crls(&self) -> Result<LatestCrls, AuthorityError> {
+        Ok(self.store.read(|snapshot| snapshot.latest_crls())?)
     }
 
     /// A published CRL with its DER, as served for download: the newest of
@@ -190,8 +184,7 @@ impl Authority {
         self.store.read(|snapshot| {
             Ok(StoreFigures {
                 certificates_by_status: snapshot.count_by_status()?,
-                last_full: snapshot.latest_crl(CrlKind::Full)?,
-                last_delta: snapshot.latest_crl(CrlKind::Delta)?,
+                latest: snapshot.latest_crls()?,
             })
         })
     }
@@ -207,22 +200,16 @@ impl Authority {
 
     /// The promised sync window and where publication stands.
     pub fn sync_status(&self) -> Result<SyncStatus, AuthorityError> {
-        let (last_full, last_delta, oldest_unpublished_change) =
+        let (latest, oldest_unpublished_change) =
             self.store.read(|snapshot| -> Result<_, AuthorityError> {
-                let full = snapshot.latest_crl(CrlKind::Full)?;
-                let delta = snapshot.latest_crl(CrlKind::Delta)?;
-                let covered = [&full, &delta]
-                    .into_iter()
-                    .flatten()
-                    .map(|c| c.covers_seq)
-                    .max()
-                    .unwrap_or(0);
-                Ok((full, delta, snapshot.oldest_change_after(covered)?))
+                let latest = snapshot.latest_crls()?;
+                let oldest = snapshot.oldest_change_after(latest.covers_seq())?;
+                Ok((latest, oldest))
             })?;
         Ok(SyncStatus {
             window: self.sync_window(),
-            last_full,
-            last_delta,
+            last_full: latest.full,
+            last_delta: latest.delta,
             oldest_unpublished_change,
         })
     }

@@ -270,14 +270,7 @@ impl Authority {
 
     /// thisUpdate never goes backwards, even if the clock does.
     fn this_update(&self, snapshot: &Snapshot<'_>) -> Result<OffsetDateTime, AuthorityError> {
-        let newest = [
-            snapshot.latest_crl(CrlKind::Full)?,
-            snapshot.latest_crl(CrlKind::Delta)?,
-        ]
-        .into_iter()
-        .flatten()
-        .map(|c| c.this_update)
-        .max();
+        let newest = snapshot.latest_crls()?.newest_this_update();
         let now = self.now();
         Ok(newest.map_or(now, |t| t.max(now)))
     }

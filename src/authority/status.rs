@@ -7,9 +7,9 @@ use super::idempotency::{Idempotency, NoKey, Once, Outcome};
 use super::{Actor, Authority, AuthorityError, CertificateRecord};
 use crate::domain::lifecycle::{self, Transition};
 use crate::domain::{CertStatus, Serial};
-use crate::store::Change;
 use crate::store::audit::{AuditEvent, StatusChanged};
 use crate::store::certificates::CertificateRow;
+use crate::store::{Change, StoreError};
 
 impl Authority {
     /// Suspends, resumes or revokes one certificate.
@@ -47,8 +47,9 @@ impl Authority {
     ) -> Result<Outcome<CertificateRecord, O::Replay>, AuthorityError> {
         let now = self.now();
         self.commit(once, now, |change| {
-            let not_found = || AuthorityError::CertificateNotFound(serial.clone());
-            let row = change.certificate(serial)?.ok_or_else(not_found)?;
+            let row = change
+                .certificate(serial)?
+                .ok_or_else(|| AuthorityError::CertificateNotFound(serial.clone()))?;
             may_lift(
                 &format!("certificate {serial}"),
                 [&row],
@@ -58,8 +59,7 @@ impl Authority {
             )?;
             let next = lifecycle::apply(row.status, row.not_after, transition, now)?;
             record_change(change, &row, next, transition, note, actor, now)?;
-            let row = change.certificate(serial)?.ok_or_else(not_found)?;
-            CertificateRecord::new(&row, now)
+            CertificateRecord::new(&change.written_certificate(serial)?, now)
         })
     }
 
@@ -128,9 +128,9 @@ impl Authority {
                     why,
                 });
             }
-            let rows = change
-                .certificates_of_card(card_number)?
-                .unwrap_or_default();
+            let rows = change.certificates_of_card(card_number)?.ok_or_else(|| {
+                StoreError::Corrupt(format!("card {card_number} vanished while changed"))
+            })?;
             CertificateRecord::all(&rows, now)
         })
     }

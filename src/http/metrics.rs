@@ -166,7 +166,7 @@ fn store_metrics(app: &App) -> Result<String, crate::authority::AuthorityError> 
     let now = authority.now();
     let figures = authority.store_figures()?;
     let counts = figures.certificates_by_status;
-    let latest = [figures.last_full, figures.last_delta];
+    let latest = [figures.latest.full, figures.latest.delta];
     let mut registry = Registry::default();
     let certificates = Family::<StatusLabel, Gauge>::default();
     registry.register(

@@ -48,6 +48,29 @@ pub struct CrlSummary {
     pub entries: u64,
 }
 
+/// The newest full and the newest delta CRL: where publication stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LatestCrls {
+    pub full: Option<CrlSummary>,
+    pub delta: Option<CrlSummary>,
+}
+
+impl LatestCrls {
+    fn both(&self) -> impl Iterator<Item = &CrlSummary> {
+        self.full.iter().chain(&self.delta)
+    }
+
+    /// The newest thisUpdate published (the next may not be earlier).
+    pub fn newest_this_update(&self) -> Option<OffsetDateTime> {
+        self.both().map(|c| c.this_update).max()
+    }
+
+    /// The newest status change a published CRL reflects (0 when none).
+    pub fn covers_seq(&self) -> i64 {
+        self.both().map(|c| c.covers_seq).max().unwrap_or(0)
+    }
+}
+
 /// A suspended or revoked certificate as the store lists it for a full CRL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedCertificate {

@@ -178,6 +178,15 @@ impl Snapshot<'_> {
 }
 
 impl Change<'_> {
+    /// The certificate this change has just written. Its absence is an
+    /// inconsistency of the store (a 500), never a "not found" for the
+    /// caller: a refusal would be remembered under an idempotency key.
+    pub fn written_certificate(&self, serial: &Serial) -> Result<CertificateRow, StoreError> {
+        self.certificate(serial)?.ok_or_else(|| {
+            StoreError::Corrupt(format!("certificate {serial} vanished while written"))
+        })
+    }
+
     /// Records the subscriber (updating the name the RA gives) and the card;
     /// refuses a card already registered to someone else.
     pub fn register_subscriber_and_card(

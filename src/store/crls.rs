@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::rows::{crl_kind_at, serial_at, status_at, status_or_null_at, time_at};
 use super::{Change, Snapshot, StoreError, from_unix, to_unix};
-use crate::revocation::{CrlKind, CrlSummary, HistoryRow, ListedCertificate};
+use crate::revocation::{CrlKind, CrlSummary, HistoryRow, LatestCrls, ListedCertificate};
 
 const SUMMARY_COLUMNS: &str =
     "number, kind, base_number, this_update, next_update, covers_seq, entries";
@@ -91,6 +91,14 @@ impl Snapshot<'_> {
             ))?
             .query_row([number], |r| Ok((summary_from_row(r)?, r.get(7)?)))
             .optional()?)
+    }
+
+    /// The newest full and the newest delta CRL.
+    pub fn latest_crls(&self) -> Result<LatestCrls, StoreError> {
+        Ok(LatestCrls {
+            full: self.latest_crl(CrlKind::Full)?,
+            delta: self.latest_crl(CrlKind::Delta)?,
+        })
     }
 
     /// The highest CRL number ever committed (0 when none).

@@ -127,9 +127,7 @@ impl Store {
         if let Some(file) = self.shm.get() {
             return Some(file);
         }
-        let mut shm_path = self.path.as_os_str().to_owned();
-        shm_path.push("-shm");
-        let file = File::open(PathBuf::from(shm_path)).ok()?;
+        let file = File::open(companion(&self.path, "-shm")).ok()?;
         Some(self.shm.get_or_init(|| file))
     }
 
@@ -277,6 +275,13 @@ const PRIVATE_DIR: u32 = 0o700;
 /// Mode of the store's files.
 const PRIVATE_FILE: u32 = 0o600;
 
+/// The file SQLite keeps beside the database with `suffix` (`-wal`, `-shm`).
+fn companion(database: &Path, suffix: &str) -> PathBuf {
+    let mut name = database.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
+}
+
 /// Creates the database file 0600 if it does not exist, and takes group and
 /// other permissions off it and its `-wal` and `-shm` files if it does.
 /// SQLite creates `-wal` and `-shm` with the database file's permissions,
@@ -297,9 +302,7 @@ fn make_private(path: &Path) -> Result<(), StoreError> {
         Err(e) => return Err(failed(e)),
     }
     for suffix in ["", "-wal", "-shm"] {
-        let mut file = path.as_os_str().to_owned();
-        file.push(suffix);
-        let file = PathBuf::from(file);
+        let file = companion(path, suffix);
         match std::fs::metadata(&file) {
             Ok(m) if m.permissions().mode() & 0o077 != 0 => {
                 std::fs::set_permissions(&file, std::fs::Permissions::from_mode(PRIVATE_FILE))
