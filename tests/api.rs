@@ -1310,3 +1310,50 @@ fn eight_clients_issuing_suspending_and_resuming_for_ten_seconds_see_no_5xx() {
     assert!(!metrics.contains("status=\"5"), "{metrics}");
     eprintln!("load test: {} requests in 10 s", statuses.len());
 }
+
+#[test]
+fn slow_bodies_hold_nothing_and_are_cut_off_at_their_deadline() {
+    use std::io::{Read, Write};
+    let ra = Ra::start();
+    let serial = serial_of(&ra.issue("A800000015", "TP03000002", "person-sign"));
+    ra.publish("full");
+    // More slow requests than the service handles at once, each stuck after
+    // the first byte of a 1000-byte body.
+    let address = ra.server.base_url.trim_start_matches("http://").to_owned();
+    let head = "POST /self-service/suspend HTTP/1.1\r\nHost: eidca\r\n\
+                Content-Type: application/x-www-form-urlencoded\r\n\
+                Content-Length: 1000\r\n\r\nc";
+    let slow: Vec<std::net::TcpStream> = (0..600)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(&address).expect("connect");
+            stream.write_all(head.as_bytes()).expect("write");
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let quick = http_client(Duration::from_secs(1));
+    let record = format!("/api/v1/certificates/{serial}");
+    for (path, token) in [
+        ("/healthz", None),
+        (record.as_str(), Some(OFFICER)),
+        ("/crl/full.crl", None),
+        ("/self-service", None),
+    ] {
+        let response = with_token(quick.get(ra.url(path)), token)
+            .send()
+            .unwrap_or_else(|e| panic!("{path} did not answer within 1 s: {e}"));
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+    }
+    // Each slow request is answered 408 once its body deadline passes, and
+    // its connection closed.
+    for mut stream in slow {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        let mut answer = String::new();
+        stream
+            .read_to_string(&mut answer)
+            .expect("answer, then close");
+        assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
+    }
+}

@@ -6,8 +6,8 @@
 //! sends nothing, or half a request, would hold its connection for ever
 //! (the OpenSSL 3.0 responder even spins at 100 % CPU after one). Here
 //! hyper closes any connection whose request head is not complete within
-//! [`HEADER_READ_TIMEOUT`], including idle keep-alive connections; the
-//! handlers bound the body read themselves.
+//! [`HEADER_READ_TIMEOUT`], including idle keep-alive connections; bodies
+//! have their own deadline (`super::limits`, and the OCSP handlers').
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -16,6 +16,7 @@ pub mod auth;
 pub mod blocking;
 pub mod caching;
 pub mod idempotency;
+pub mod limits;
 pub mod metrics;
 pub mod observe;
 pub mod problem;
@@ -97,18 +98,13 @@ pub fn router(app: Arc<App>) -> Result<Router, ServeError> {
         .merge(selfservice::routes())
         .fallback(problem::no_such_route)
         .method_not_allowed_fallback(problem::method_not_allowed);
-    // Abuse limits on the RA API, CRLs and self-service: at most
-    // MAX_IN_FLIGHT requests handled at once (the rest wait their turn), and
-    // none runs longer than REQUEST_TIMEOUT. A change that times out is
-    // answered 503, never 2xx; a retry with the same Idempotency-Key is safe.
-    let limited = observe::layer(routes, &app)
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            REQUEST_TIMEOUT,
-        ))
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
-            MAX_IN_FLIGHT,
-        ));
+    // Abuse limits on the RA API, CRLs and self-service (`limits`): bodies
+    // read first within their deadline, at most MAX_IN_FLIGHT requests
+    // handled at once, and none waits and runs longer than REQUEST_TIMEOUT.
+    // A change that times out is answered 503, never 2xx; a retry with the
+    // same Idempotency-Key is safe. Observed outside them, so that their
+    // 408s and 503s are logged and counted too.
+    let limited = observe::layer(limits::layer(routes, MAX_IN_FLIGHT, REQUEST_TIMEOUT), &app);
     // OCSP is merged outside the observe layer and the limits: at tens of
     // thousands of answers a second, an access-log line, a shared metrics
     // lock, a timer and a shared semaphore per request would cost more than

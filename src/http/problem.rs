@@ -34,6 +34,8 @@ pub enum Problem {
     MethodNotAllowed,
     /// A lifecycle transition or registration that is not allowed (409).
     Conflict,
+    /// A body that did not arrive within its deadline (408).
+    RequestTimeout,
     /// A body over the limit (413).
     PayloadTooLarge,
     /// A body that is not JSON (415).
@@ -42,6 +44,8 @@ pub enum Problem {
     IdempotencyKeyReused,
     /// Our fault (500).
     Internal,
+    /// Too busy to answer within the request timeout (503).
+    Unavailable,
 }
 
 impl Problem {
@@ -53,10 +57,12 @@ impl Problem {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict => StatusCode::CONFLICT,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -70,10 +76,12 @@ impl Problem {
             Self::NotFound => "not-found",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::Conflict => "conflict",
+            Self::RequestTimeout => "request-timeout",
             Self::PayloadTooLarge => "payload-too-large",
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::IdempotencyKeyReused => "idempotency-key-reused",
             Self::Internal => "internal",
+            Self::Unavailable => "unavailable",
         }
     }
 
@@ -86,10 +94,12 @@ impl Problem {
             Self::NotFound => "Not found",
             Self::MethodNotAllowed => "Method not allowed",
             Self::Conflict => "Not allowed in the current state",
+            Self::RequestTimeout => "Request body not received in time",
             Self::PayloadTooLarge => "Request body too large",
             Self::UnsupportedMediaType => "Request body must be JSON",
             Self::IdempotencyKeyReused => "Idempotency key reused with another request",
             Self::Internal => "Internal error",
+            Self::Unavailable => "Service busy",
         }
     }
 }
