@@ -1,7 +1,7 @@
 //! The subscriber's self-service page. A real browser suspends and
-//! resumes a card; wrong pairs get one uniform answer; failures lock a card
-//! number and a client address, across restarts; forged posts change
-//! nothing; the page carries the security headers and no script.
+//! resumes a card; wrong pairs get one uniform answer; failures lock a
+//! client address, and a card number's resume, across restarts, but nobody
+//! can stop an owner from suspending; forged posts change nothing; the page carries the security headers and no script.
 
 mod common;
 #[path = "selfservice/webdriver.rs"]
@@ -379,23 +379,31 @@ fn wrong_code_wrong_card_and_mismatched_pair_get_one_identical_answer() {
     fixture.assert_statuses(&fixture.serials, "good");
 }
 
-#[test]
-fn five_failures_lock_a_card_number_even_for_the_right_pair_and_across_a_restart() {
-    let fixture = Fixture::new();
-    let server = fixture.ca.serve(&[]);
-    // Five different clients, one wrong code each: only the card's counter reaches five.
-    for i in 11..16 {
+/// `count` wrong pairs for `card`, one from each of the addresses
+/// 127.0.0.`first`…, each answered 403.
+fn wrong_pairs_from_many(server: &Server, action: &str, card: &str, first: u8, count: u8) {
+    for i in first..first + count {
         let r = post_json(
             &client_from(&format!("127.0.0.{i}")),
-            &server,
-            "suspend",
+            server,
+            action,
             "Z0000000",
-            CARD,
+            card,
         );
-        assert_eq!(r.status(), StatusCode::FORBIDDEN, "attempt from .{i}");
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{action} from .{i}");
     }
+}
+
+#[test]
+fn five_failures_lock_a_cards_resume_even_for_the_right_pair_and_across_a_restart() {
+    let fixture = Fixture::new();
+    let server = fixture.ca.serve(&[]);
+    let suspended = post_json(&client_from("127.0.0.10"), &server, "suspend", CODE, CARD);
+    assert_eq!(suspended.status(), StatusCode::OK);
+    // Five different clients, one wrong code each: only the card's counter reaches five.
+    wrong_pairs_from_many(&server, "resume", CARD, 11, 5);
     let owner = Visitor::open(&server, "127.0.0.16");
-    let locked = owner.post("suspend", CODE, CARD);
+    let locked = owner.post("resume", CODE, CARD);
     assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
     let retry: i64 = locked
         .headers()
@@ -412,7 +420,7 @@ fn five_failures_lock_a_card_number_even_for_the_right_pair_and_across_a_restart
     let (status, kind) = problem_type(post_json(
         &client_from("127.0.0.16"),
         &server,
-        "suspend",
+        "resume",
         CODE,
         CARD,
     ));
@@ -423,13 +431,104 @@ fn five_failures_lock_a_card_number_even_for_the_right_pair_and_across_a_restart
         owner.post("suspend", OTHER_CODE, OTHER_CARD).status(),
         StatusCode::OK
     );
-    fixture.assert_statuses(&fixture.other_serials, "suspended");
+    assert_eq!(
+        owner.post("resume", OTHER_CODE, OTHER_CARD).status(),
+        StatusCode::OK
+    );
+    fixture.assert_statuses(&fixture.other_serials, "good");
 
     server.kill();
     let server = fixture.ca.serve(&[]);
-    let after_restart = post_json(&client_from("127.0.0.17"), &server, "suspend", CODE, CARD);
+    let after_restart = post_json(&client_from("127.0.0.17"), &server, "resume", CODE, CARD);
     assert_eq!(after_restart.status(), StatusCode::TOO_MANY_REQUESTS);
+    fixture.assert_statuses(&fixture.serials, "suspended");
+}
+
+#[test]
+fn nobody_who_knows_a_card_number_can_stop_its_owner_from_suspending() {
+    let fixture = Fixture::new();
+    let server = fixture.ca.serve(&[]);
+    // Five wrong pairs for the card from one address, and one from each of
+    // five more: the guessers lock themselves, not the card.
+    let guesser = client_from("127.0.0.18");
+    for _ in 0..5 {
+        let r = post_json(&guesser, &server, "suspend", OTHER_CODE, CARD);
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+    wrong_pairs_from_many(&server, "suspend", CARD, 11, 5);
+    let (status, kind) = problem_type(post_json(&guesser, &server, "suspend", CODE, CARD));
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(kind, "urn:eidca:problem:self-service:locked");
     fixture.assert_statuses(&fixture.serials, "good");
+    let owner = Visitor::open(&server, "127.0.0.16");
+    assert_eq!(owner.post("suspend", CODE, CARD).status(), StatusCode::OK);
+    fixture.assert_statuses(&fixture.serials, "suspended");
+}
+
+#[test]
+fn suspend_and_resume_failures_are_counted_apart() {
+    let fixture = Fixture::new();
+    let server = fixture.ca.serve(&[]);
+    let http = client_from("127.0.0.19");
+    // Five wrong resumes lock this address for resume, not for suspend.
+    for _ in 0..5 {
+        let r = post_json(&http, &server, "resume", CODE, OTHER_CARD);
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+    assert_eq!(
+        post_json(&http, &server, "suspend", CODE, CARD).status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        post_json(&http, &server, "resume", CODE, CARD).status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    fixture.assert_statuses(&fixture.serials, "suspended");
+    // Five wrong suspends lock another address for suspend, not for resume.
+    let other = client_from("127.0.0.20");
+    for _ in 0..5 {
+        let r = post_json(&other, &server, "suspend", CODE, OTHER_CARD);
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+    assert_eq!(
+        post_json(&other, &server, "suspend", OTHER_CODE, OTHER_CARD).status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        post_json(&other, &server, "resume", CODE, CARD).status(),
+        StatusCode::OK
+    );
+    fixture.assert_statuses(&fixture.serials, "good");
+}
+
+#[test]
+fn a_crowd_of_guessers_meets_the_cards_daily_suspend_ceiling() {
+    let fixture = Fixture::new();
+    let server = fixture.ca.serve(&[]);
+    // 100 wrong suspends for the card, from 100 addresses: the ceiling.
+    wrong_pairs_from_many(&server, "suspend", CARD, 100, 100);
+    let (status, kind) = problem_type(post_json(
+        &client_from("127.0.1.1"),
+        &server,
+        "suspend",
+        CODE,
+        CARD,
+    ));
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(kind, "urn:eidca:problem:self-service:locked");
+    fixture.assert_statuses(&fixture.serials, "good");
+    // Another card is not concerned.
+    assert_eq!(
+        post_json(
+            &client_from("127.0.1.1"),
+            &server,
+            "suspend",
+            OTHER_CODE,
+            OTHER_CARD
+        )
+        .status(),
+        StatusCode::OK
+    );
 }
 
 #[test]
@@ -454,9 +553,11 @@ fn five_failures_lock_a_client_address_for_every_card() {
 fn a_success_does_not_reset_another_cards_failures() {
     let fixture = Fixture::new();
     let server = fixture.ca.serve(&[]);
+    let suspended = post_json(&client_from("127.0.0.30"), &server, "suspend", CODE, CARD);
+    assert_eq!(suspended.status(), StatusCode::OK);
     let wrong = |i: u8| {
         let http = client_from(&format!("127.0.0.{i}"));
-        post_json(&http, &server, "suspend", OTHER_CODE, CARD).status()
+        post_json(&http, &server, "resume", OTHER_CODE, CARD).status()
     };
     for i in 31..35 {
         assert_eq!(wrong(i), StatusCode::FORBIDDEN);
@@ -470,7 +571,7 @@ fn a_success_does_not_reset_another_cards_failures() {
     );
     assert_eq!(other.status(), StatusCode::OK);
     assert_eq!(wrong(36), StatusCode::FORBIDDEN);
-    let right = post_json(&client_from("127.0.0.37"), &server, "suspend", CODE, CARD);
+    let right = post_json(&client_from("127.0.0.37"), &server, "resume", CODE, CARD);
     assert_eq!(right.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
@@ -484,7 +585,7 @@ fn lockout_is_configurable() {
         let r = post_json(&http, &server, "suspend", OTHER_CODE, CARD);
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
     }
-    let locked = post_json(&client_from("127.0.0.42"), &server, "suspend", CODE, CARD);
+    let locked = post_json(&http, &server, "suspend", CODE, CARD);
     assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
     let retry: i64 = locked.headers()[RETRY_AFTER]
         .to_str()
@@ -823,6 +924,11 @@ fn a_bad_selfservice_setting_stops_start_up_naming_the_key() {
             "selfservice.max_failures",
         ),
         ("EIDCA_SELFSERVICE_LOCKOUT", "0s", "selfservice.lockout"),
+        (
+            "EIDCA_SELFSERVICE_SUSPEND_CARD_CEILING",
+            "99",
+            "selfservice.suspend_card_ceiling",
+        ),
     ] {
         let out = ca
             .command()

@@ -6,9 +6,12 @@
 //! * a wrong code, an unknown card, or a pair that does not belong together
 //!   is one and the same [`CardOutcome::PairNotRecognised`], reached by the
 //!   same work (lookup, constant-time comparison, failure records);
-//! * failures are counted per card number and per client address in the
-//!   store; a locked key gets [`CardOutcome::Locked`] before the pair is
-//!   even looked at, so the right pair is refused too while locked;
+//! * failures are counted in the store per action, per card number and per
+//!   client address, and checked by the rules of [`Throttle`] (resume in
+//!   full; suspend per address, and per card only against a daily ceiling,
+//!   so that nobody can stop an owner from suspending); a locked counter
+//!   gets [`CardOutcome::Locked`] before the pair is even looked at, so the
+//!   right pair is refused too while locked;
 //! * the lock check, the pair check and the failure records happen in one
 //!   write transaction, so parallel guesses cannot overrun the limit.
 
@@ -18,38 +21,18 @@ use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 use super::{Actor, Authority, AuthorityError, CertificateRecord};
-use crate::domain::lifecycle::{Transition, is_expired};
-use crate::domain::lockout::LockoutPolicy;
+use crate::domain::lifecycle::is_expired;
+pub use crate::domain::lockout::CardAction;
+use crate::domain::lockout::{FailureScope, LockoutPolicy, Throttle};
 use crate::domain::{CertStatus, Channel};
 use crate::store::Change;
 use crate::store::certificates::CertificateRow;
-use crate::store::selfservice::FailureScope;
 
 /// The audit log's actor for every self-service change.
 const ACTOR: &str = "self-service";
 
 /// The name of the secret that signs the page's forms in the store.
 const FORM_SECRET: &str = "csrf";
-
-/// What the subscriber can do on the page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CardAction {
-    Suspend,
-    Resume,
-}
-
-impl CardAction {
-    pub fn transition(self) -> Transition {
-        match self {
-            Self::Suspend => Transition::Suspend,
-            Self::Resume => Transition::Resume,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        self.transition().name()
-    }
-}
 
 /// One submitted form, already checked for format.
 #[derive(Debug, Clone)]
@@ -108,13 +91,16 @@ enum Check {
 }
 
 impl Authority {
-    /// The self-service throttling parameters (`[selfservice]`).
-    pub fn lockout_policy(&self) -> LockoutPolicy {
+    /// The self-service throttling rules (`[selfservice]`).
+    pub fn throttle(&self) -> Throttle {
         let c = self.config.selfservice;
-        LockoutPolicy {
-            max_failures: c.max_failures,
-            failure_window: c.failure_window,
-            lockout: c.lockout,
+        Throttle {
+            lockout: LockoutPolicy {
+                max_failures: c.max_failures,
+                failure_window: c.failure_window,
+                lockout: c.lockout,
+            },
+            suspend_card_ceiling: c.suspend_card_ceiling,
         }
     }
 
@@ -124,11 +110,11 @@ impl Authority {
         &self,
         request: &CardRequest,
     ) -> Result<CardOutcome, AuthorityError> {
-        let policy = self.lockout_policy();
+        let throttle = self.throttle();
         let now = self.now();
         let check = self
             .store
-            .write(|change| check_pair(change, &policy, request, now))?;
+            .write(|change| check_pair(change, &throttle, request, now))?;
         let before = match check {
             Check::Locked(until) => return Ok(CardOutcome::Locked { until }),
             Check::WrongPair => {
@@ -189,28 +175,30 @@ impl Authority {
 
 fn check_pair(
     change: &Change<'_>,
-    policy: &LockoutPolicy,
+    throttle: &Throttle,
     request: &CardRequest,
     now: OffsetDateTime,
 ) -> Result<Check, AuthorityError> {
-    let keys = [
-        (FailureScope::Card, request.card_number.as_str()),
-        (FailureScope::Client, request.client.as_str()),
-    ];
+    let key_of = |scope| match scope {
+        FailureScope::Card => request.card_number.as_str(),
+        FailureScope::Client => request.client.as_str(),
+    };
+    let limits = throttle.limits(request.action);
     let mut locked_until = None;
-    for (scope, key) in keys {
-        let recent = change.failures_since(scope, key, policy.horizon(now))?;
-        locked_until = locked_until.max(policy.locked_until(&recent, now));
+    for (scope, limit) in limits {
+        let recent =
+            change.failures_since(request.action, scope, key_of(scope), limit.horizon(now))?;
+        locked_until = locked_until.max(limit.locked_until(&recent, now));
     }
     if let Some(until) = locked_until {
         return Ok(Check::Locked(until));
     }
     let owner = change.card_owner(&request.card_number)?;
     if !same_code(owner.as_deref(), &request.subscriber_code) {
-        for (scope, key) in keys {
-            change.record_failure(scope, key, now)?;
+        for (scope, _) in limits {
+            change.record_failure(request.action, scope, key_of(scope), now)?;
         }
-        change.purge_failures_before(policy.horizon(now))?;
+        change.purge_failures_before(throttle.horizon(now))?;
         return Ok(Check::WrongPair);
     }
     let before = change

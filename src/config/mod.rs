@@ -60,7 +60,14 @@ pub struct SelfServiceConfig {
     pub max_failures: u32,
     pub failure_window: Duration,
     pub lockout: Duration,
+    /// Wrong suspend pairs a card number takes in any 24 hours, from any
+    /// number of addresses, before its suspend attempts are refused too.
+    pub suspend_card_ceiling: u32,
 }
+
+/// The lowest `selfservice.suspend_card_ceiling` (SPEC §16): below it, a
+/// crowd of guessers could keep an owner from suspending too cheaply.
+pub const SUSPEND_CARD_CEILING_MIN: u32 = 100;
 
 /// What a bearer token may do (SPEC §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

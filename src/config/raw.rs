@@ -102,6 +102,8 @@ pub(super) struct RawSelfService {
     pub failure_window: ConfigDuration,
     #[serde(default = "default_quarter_hour")]
     pub lockout: ConfigDuration,
+    #[serde(default = "default_suspend_card_ceiling")]
+    pub suspend_card_ceiling: u32,
 }
 
 impl Default for RawSelfService {
@@ -110,12 +112,17 @@ impl Default for RawSelfService {
             max_failures: default_max_failures(),
             failure_window: default_quarter_hour(),
             lockout: default_quarter_hour(),
+            suspend_card_ceiling: default_suspend_card_ceiling(),
         }
     }
 }
 
 fn default_max_failures() -> u32 {
     5
+}
+
+fn default_suspend_card_ceiling() -> u32 {
+    super::SUSPEND_CARD_CEILING_MIN
 }
 
 fn default_quarter_hour() -> ConfigDuration {

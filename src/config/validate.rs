@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use time::Duration;
 
 use super::raw::{RawCa, RawConfig, RawOcsp, RawProfile, RawPublish, RawSelfService};
-use super::{Config, ConfigDuration, ConfigError, ConfigSource, SelfServiceConfig, TokenConfig};
+use super::{
+    Config, ConfigDuration, ConfigError, ConfigSource, SUSPEND_CARD_CEILING_MIN, SelfServiceConfig,
+    TokenConfig,
+};
 use crate::issuance::profile::{KeyUsageBit, Profile, parse_oid};
 
 /// The publication intervals and the OCSP validity, checked against each other.
@@ -216,6 +219,12 @@ fn selfservice(raw: &RawSelfService) -> Result<SelfServiceConfig, ConfigError> {
             "must be between 1 and 1000",
         ));
     }
+    if !(SUSPEND_CARD_CEILING_MIN..=1_000_000).contains(&raw.suspend_card_ceiling) {
+        return Err(ConfigError::key(
+            "selfservice.suspend_card_ceiling",
+            format!("must be between {SUSPEND_CARD_CEILING_MIN} and 1000000"),
+        ));
+    }
     at_least_a_second([
         ("selfservice.failure_window", raw.failure_window.0),
         ("selfservice.lockout", raw.lockout.0),
@@ -224,6 +233,7 @@ fn selfservice(raw: &RawSelfService) -> Result<SelfServiceConfig, ConfigError> {
         max_failures: raw.max_failures,
         failure_window: raw.failure_window.0,
         lockout: raw.lockout.0,
+        suspend_card_ceiling: raw.suspend_card_ceiling,
     })
 }
 

@@ -81,7 +81,7 @@ async fn form_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response 
     let markup = page::form_page(&page::FormPage {
         csrf_token: &token,
         window: app.authority.sync_window(),
-        policy: app.authority.lockout_policy(),
+        throttle: app.authority.throttle(),
     });
     let mut response = markup.into_response();
     response.headers_mut().insert(SET_COOKIE, cookie);
@@ -263,7 +263,7 @@ fn answer_to(authority: &Authority, outcome: CardOutcome, request: &CardRequest)
         request.action,
         &request.card_number,
         authority.sync_window(),
-        authority.lockout_policy(),
+        authority.throttle(),
         authority.now(),
     )
 }

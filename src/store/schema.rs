@@ -127,6 +127,15 @@ const MIGRATIONS: &[&str] = &[
         WHERE p.serial = status_changes.serial AND p.seq < status_changes.seq
         ORDER BY p.seq DESC LIMIT 1);
     "#,
+    // 5: self-service failures are counted per action (SPEC §16: suspend
+    // and resume apart). Which action the earlier rows were is not known;
+    // they count as resume failures, the stricter rule.
+    r#"
+    ALTER TABLE selfservice_failures ADD COLUMN action TEXT NOT NULL DEFAULT 'resume'
+        CHECK (action IN ('suspend', 'resume'));
+    DROP INDEX selfservice_failures_by_key;
+    CREATE INDEX selfservice_failures_by_key ON selfservice_failures(action, scope, key, at);
+    "#,
 ];
 
 /// Brings the schema to the newest version; refuses a database from a newer eidca.

@@ -1,63 +1,59 @@
-//! The self-service page's own rows: failed attempts, counted per card
-//! number and per client address so that throttling survives a restart,
-//! and the secret key its CSRF tokens are signed with.
+//! The self-service page's own rows: failed attempts, counted per action
+//! and per card number or client address so that throttling survives a
+//! restart, and the secret key its CSRF tokens are signed with.
 
 use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 
 use super::{Change, Snapshot, StoreError, from_unix, to_unix};
+use crate::domain::lockout::{CardAction, FailureScope};
 
-/// What a failed attempt is counted against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureScope {
-    /// The card number that was typed, whether or not such a card exists.
-    Card,
-    /// The client address the attempt came from.
-    Client,
-}
-
-impl FailureScope {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Card => "card",
-            Self::Client => "client",
-        }
+/// The `scope` column.
+fn scope_name(scope: FailureScope) -> &'static str {
+    match scope {
+        FailureScope::Card => "card",
+        FailureScope::Client => "client",
     }
 }
 
 impl Snapshot<'_> {
-    /// The failed attempts against `key` in `scope` at or after `since`, oldest first.
+    /// The failed attempts at `action` against `key` in `scope` at or after
+    /// `since`, oldest first.
     pub fn failures_since(
         &self,
+        action: CardAction,
         scope: FailureScope,
         key: &str,
         since: OffsetDateTime,
     ) -> Result<Vec<OffsetDateTime>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT at FROM selfservice_failures WHERE scope = ?1 AND key = ?2 AND at >= ?3 ORDER BY at",
+            "SELECT at FROM selfservice_failures
+             WHERE action = ?1 AND scope = ?2 AND key = ?3 AND at >= ?4 ORDER BY at",
         )?;
         let times = stmt
-            .query_map(params![scope.name(), key, to_unix(since)], |r| {
-                r.get::<_, i64>(0)
-            })?
+            .query_map(
+                params![action.name(), scope_name(scope), key, to_unix(since)],
+                |r| r.get::<_, i64>(0),
+            )?
             .collect::<Result<Vec<_>, _>>()?;
         times.into_iter().map(from_unix).collect()
     }
 }
 
 impl Change<'_> {
-    /// Records one failed attempt against `key` in `scope`.
+    /// Records one failed attempt at `action` against `key` in `scope`.
     pub fn record_failure(
         &self,
+        action: CardAction,
         scope: FailureScope,
         key: &str,
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         self.conn
             .prepare_cached(
-                "INSERT INTO selfservice_failures (scope, key, at) VALUES (?1, ?2, ?3)",
+                "INSERT INTO selfservice_failures (action, scope, key, at) VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![scope.name(), key, to_unix(at)])?;
+            .execute(params![action.name(), scope_name(scope), key, to_unix(at)])?;
         Ok(())
     }
 

@@ -9,7 +9,7 @@ use super::csrf::CsrfError;
 use super::words::{Bilingual, in_minutes};
 use crate::authority::self_service::{CardAction, CardOutcome, ChangedCertificate, Refusal};
 use crate::domain::SyncWindow;
-use crate::domain::lockout::LockoutPolicy;
+use crate::domain::lockout::Throttle;
 
 /// What a POST is answered with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub enum Answer {
         window: SyncWindow,
     },
     Refused(Refusal),
-    PairNotRecognised(LockoutPolicy),
+    PairNotRecognised(Throttle),
     Locked {
         until: OffsetDateTime,
         now: OffsetDateTime,
@@ -44,7 +44,7 @@ impl Answer {
         action: CardAction,
         card_number: &str,
         window: SyncWindow,
-        policy: LockoutPolicy,
+        throttle: Throttle,
         now: OffsetDateTime,
     ) -> Self {
         match outcome {
@@ -56,7 +56,7 @@ impl Answer {
                 window,
             },
             CardOutcome::Refused(refusal) => Self::Refused(refusal),
-            CardOutcome::PairNotRecognised => Self::PairNotRecognised(policy),
+            CardOutcome::PairNotRecognised => Self::PairNotRecognised(throttle),
             CardOutcome::Locked { until } => Self::Locked { until, now },
         }
     }
@@ -152,8 +152,8 @@ impl Answer {
         match self {
             Self::Changed { action, window, .. } => changed_detail(*action, window),
             Self::Refused(refusal) => refused_detail(*refusal),
-            Self::PairNotRecognised(policy) => {
-                let limits = lockout_notice(policy);
+            Self::PairNotRecognised(throttle) => {
+                let limits = lockout_notice(throttle);
                 Bilingual::new(
                     format!(
                         "用戶代碼與 IC 卡號不相符，或查無資料。請確認後再試。{}",
@@ -249,18 +249,20 @@ fn refused_detail(refusal: Refusal) -> Bilingual {
     }
 }
 
-/// The throttling rule in words, as the form page and the refusal state it.
-pub fn lockout_notice(policy: &LockoutPolicy) -> Bilingual {
+/// The throttling rules in words, as the form page and the refusal state them.
+pub fn lockout_notice(throttle: &Throttle) -> Bilingual {
+    let policy = throttle.lockout;
     let max = policy.max_failures;
     let window = in_minutes(policy.failure_window);
     let lockout = in_minutes(policy.lockout);
+    let ceiling = throttle.suspend_card_ceiling;
     Bilingual::new(
         format!(
-            "為保護您的憑證，同一 IC 卡號或同一連線來源於 {}內輸入錯誤 {max} 次後，將暫停受理 {}。",
+            "為保護您的憑證，同一連線來源於 {}內輸入錯誤 {max} 次後，或同一 IC 卡號的恢復使用輸入錯誤 {max} 次後，將暫停受理 {}。同一 IC 卡號的暫禁，僅於一日內輸入錯誤達 {ceiling} 次時才暫停受理。",
             window.zh, lockout.zh
         ),
         format!(
-            "To protect your certificates, after {max} wrong entries within {} for the same card number or from the same connection, further attempts are refused for {}.",
+            "To protect your certificates, after {max} wrong entries within {} from the same connection, or for resuming the same card number, further attempts are refused for {}. Suspending a card number is refused only after {ceiling} wrong entries for it within a day.",
             window.en, lockout.en
         ),
     )

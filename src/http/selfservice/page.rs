@@ -13,7 +13,7 @@ use super::words::{Bilingual, in_minutes, profile_name, status_name};
 use crate::authority::rfc3339;
 use crate::authority::self_service::{CardAction, ChangedCertificate};
 use crate::domain::SyncWindow;
-use crate::domain::lockout::LockoutPolicy;
+use crate::domain::lockout::Throttle;
 
 const ZH: &str = "zh-Hant-TW";
 const EN: &str = "en";
@@ -23,7 +23,7 @@ const EN: &str = "en";
 pub struct FormPage<'a> {
     pub csrf_token: &'a str,
     pub window: SyncWindow,
-    pub policy: LockoutPolicy,
+    pub throttle: Throttle,
 }
 
 /// The whole document around a page's content.
@@ -97,7 +97,7 @@ pub fn form_page(page: &FormPage<'_>) -> Markup {
                 (card_form(CardAction::Suspend, page.csrf_token))
                 (card_form(CardAction::Resume, page.csrf_token))
             }
-            (side_by_side(&lockout_notice(&page.policy)))
+            (side_by_side(&lockout_notice(&page.throttle)))
         },
     )
 }
