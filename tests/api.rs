@@ -210,6 +210,21 @@ fn concrete(template: &str) -> String {
     template.replace(['{', '}'], "")
 }
 
+/// The template with every parameter a segment that is not even UTF-8.
+fn garbled(template: &str) -> String {
+    template
+        .split('/')
+        .map(|segment| {
+            if segment.starts_with('{') {
+                "%ff%fe"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 #[test]
 fn issue_answers_201_with_exactly_the_spec_record() {
     let ra = Ra::start();
@@ -799,8 +814,12 @@ fn every_ra_route_refuses_anonymous_and_unknown_tokens_with_401() {
             operation["security"].to_string().contains("bearer"),
             "{method} {path} is not declared bearer-protected"
         );
-        for token in [None, Some("not-a-token")] {
-            let url = ra.url(&concrete(path));
+        // Authenticated first: a garbled path is 401 too, not 400.
+        for (token, url) in [None, Some("not-a-token")]
+            .into_iter()
+            .flat_map(|token| [(token, concrete(path)), (token, garbled(path))])
+        {
+            let url = ra.url(&url);
             let request = match method.as_str() {
                 "GET" => ra.http.get(url),
                 "POST" => ra

@@ -2,15 +2,21 @@
 //! checked against the SHA-256 hashes in the configuration, in constant
 //! time. [`Officer`] and [`Reader`] are the extractors handlers ask for.
 //!
+//! Every RA route is wrapped in [`authenticate`], so that a request
+//! without a valid token is a 401 before its path or body is looked at
+//! (SPEC §16).
+//!
 //! A missing or unknown token is a 401 with `WWW-Authenticate: Bearer`
 //! ([RFC 6750 §3](https://www.rfc-editor.org/rfc/rfc6750#section-3)); a known
 //! token whose role may not do the thing is a 403. Tokens are never logged.
 
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
-use axum::http::header;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
 use super::App;
@@ -70,8 +76,8 @@ impl Tokens {
     }
 
     /// The caller of a request, or the 401 to answer.
-    fn caller(&self, parts: &Parts) -> Result<Principal, ApiError> {
-        let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
+    fn caller(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
+        let mut values = headers.get_all(header::AUTHORIZATION).iter();
         let Some(value) = values.next() else {
             return Err(ApiError::new(
                 Problem::Unauthorized,
@@ -104,6 +110,28 @@ impl Tokens {
     }
 }
 
+/// Answers 401 unless the request carries one valid token; else hands it
+/// on with its [`Principal`] among its extensions.
+pub async fn authenticate(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    match app.tokens.caller(&parts.headers) {
+        Ok(principal) => {
+            parts.extensions.insert(principal);
+            next.run(Request::from_parts(parts, body)).await
+        }
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// The caller [`authenticate`] found, or (on a route it does not wrap) the
+/// caller of the request's own headers.
+fn caller(parts: &Parts, app: &App) -> Result<Principal, ApiError> {
+    match parts.extensions.get::<Principal>() {
+        Some(principal) => Ok(principal.clone()),
+        None => app.tokens.caller(&parts.headers),
+    }
+}
+
 /// A caller with the officer role: issue, change statuses, publish CRLs.
 #[derive(Debug, Clone)]
 pub struct Officer(pub Principal);
@@ -116,7 +144,7 @@ impl FromRequestParts<Arc<App>> for Officer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        let caller = app.tokens.caller(parts)?;
+        let caller = caller(parts, app)?;
         match caller.role {
             Role::Officer => Ok(Officer(caller)),
             Role::Auditor => Err(ApiError::new(
@@ -131,7 +159,7 @@ impl FromRequestParts<Arc<App>> for Reader {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        app.tokens.caller(parts).map(Reader)
+        caller(parts, app).map(Reader)
     }
 }
 

@@ -93,7 +93,7 @@ impl App {
 /// The router with every route.
 pub fn router(app: Arc<App>) -> Result<Router, ServeError> {
     let routes = Router::new()
-        .merge(api::router().map_err(ServeError::OpenApi)?)
+        .merge(api::router(&app).map_err(ServeError::OpenApi)?)
         .merge(public::router())
         .merge(selfservice::routes())
         .fallback(problem::no_such_route)

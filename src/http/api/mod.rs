@@ -29,14 +29,19 @@ use utoipa_axum::routes;
 use super::App;
 use super::request::BODY_LIMIT;
 
-/// The RA routes and the OpenAPI document they make, served beside them.
-/// A document that cannot be written stops start-up rather than being
-/// served empty.
-pub fn router() -> Result<Router<Arc<App>>, serde_json::Error> {
+/// The RA routes, each authenticated first, and the OpenAPI document they
+/// make, served beside them to anyone (it describes the API and holds no
+/// data). A document that cannot be written stops start-up rather than
+/// being served empty.
+pub fn router(app: &Arc<App>) -> Result<Router<Arc<App>>, serde_json::Error> {
     let (routes, mut openapi) = routes().split_for_parts();
     openapi::finish(&mut openapi);
     let document = Arc::new(openapi.to_json()?);
-    Ok(routes.route(
+    let authenticated = routes.route_layer(axum::middleware::from_fn_with_state(
+        Arc::clone(app),
+        super::auth::authenticate,
+    ));
+    Ok(authenticated.route(
         "/api/v1/openapi.json",
         get(move || async move {
             (
