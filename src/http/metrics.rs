@@ -7,18 +7,18 @@
 //! Routes are labelled by their pattern (`/api/v1/certificates/{serial}`),
 //! never by the path asked for, so the label set stays bounded.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use prometheus_client::encoding::{EncodeLabelSet, prometheus_text};
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, NoLabelSet, prometheus_text};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Metric, Registry};
 
 use super::App;
@@ -39,48 +39,83 @@ const BUCKETS: [f64; 12] = [
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RouteLabels {
     route: String,
-    method: String,
+    method: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct AnswerLabels {
     route: String,
-    method: String,
+    method: &'static str,
     status: u16,
 }
 
-fn latency_histogram() -> Histogram {
-    Histogram::new(BUCKETS)
+/// The statuses a cell counts: every code hyper can send.
+const STATUSES: std::ops::RangeInclusive<u16> = 100..=999;
+
+/// One (route, method) pair's figures, atomics only.
+#[derive(Debug)]
+struct Cell {
+    route: String,
+    method: &'static str,
+    /// Answers by status, indexed from the start of [`STATUSES`].
+    answers: Box<[AtomicU64]>,
+    /// Observations per bucket of [`BUCKETS`], and above the last.
+    buckets: [AtomicU64; BUCKETS.len() + 1],
+    sum_nanos: AtomicU64,
 }
 
-/// Request counters and latency histograms, by (route, method).
+impl Cell {
+    fn new(route: &str, method: &'static str) -> Self {
+        Self {
+            route: route.to_owned(),
+            method,
+            answers: STATUSES.map(|_| AtomicU64::new(0)).collect(),
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            sum_nanos: AtomicU64::new(0),
+        }
+    }
+
+    fn observe(&self, status: u16, elapsed: Duration) {
+        let index =
+            usize::from(status.clamp(*STATUSES.start(), *STATUSES.end()) - STATUSES.start());
+        if let Some(answers) = self.answers.get(index) {
+            answers.fetch_add(1, Ordering::Relaxed);
+        }
+        let seconds = elapsed.as_secs_f64();
+        let bucket = BUCKETS
+            .iter()
+            .position(|upper| seconds <= *upper)
+            .unwrap_or(BUCKETS.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+}
+
+/// The most (route, method) pairs counted apart: routes and methods come
+/// from fixed sets, far smaller than this; anything beyond would be counted
+/// in the last pair.
+const MAX_CELLS: usize = 512;
+
+/// Request counters and latency histograms, by (route, method), without a
+/// lock on the request path: each pair's figures are atomics in an
+/// append-only table read without locking. The one lock is taken when a
+/// pair is answered for the first time, so at most once per pair of the
+/// fixed label sets; rendering never takes it.
 #[derive(Debug)]
 pub struct HttpMetrics {
-    requests: Family<AnswerLabels, Counter>,
-    latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
-    registry: Registry,
+    cells: Box<[OnceLock<Cell>]>,
+    /// How many leading `cells` are set.
+    filled: AtomicUsize,
+    adding: Mutex<()>,
 }
 
 impl Default for HttpMetrics {
     fn default() -> Self {
-        // The registry appends `_total` to counter names and a full stop to help texts.
-        let requests = Family::default();
-        let latency = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
-        let mut registry = Registry::default();
-        registry.register(
-            "eidca_http_requests",
-            "HTTP requests answered, by route pattern, method and status",
-            requests.clone(),
-        );
-        registry.register(
-            "eidca_http_request_duration_seconds",
-            "Time from request to response head, by route pattern and method",
-            latency.clone(),
-        );
         Self {
-            requests,
-            latency,
-            registry,
+            cells: (0..MAX_CELLS).map(|_| OnceLock::new()).collect(),
+            filled: AtomicUsize::new(0),
+            adding: Mutex::new(()),
         }
     }
 }
@@ -111,25 +146,91 @@ impl HttpMetrics {
     /// Counts one answered request; `route` is a route pattern (or
     /// `unmatched`) and `method` a [`method_label`], both from fixed sets.
     pub fn observe(&self, route: &str, method: &'static str, status: u16, elapsed: Duration) {
-        let route = RouteLabels {
-            route: route.to_owned(),
-            method: method.to_owned(),
+        if let Some(cell) = self.cell(route, method) {
+            cell.observe(status, elapsed);
+        }
+    }
+
+    /// The cells filled so far.
+    fn filled(&self) -> impl Iterator<Item = &Cell> {
+        let filled = self.filled.load(Ordering::Acquire);
+        self.cells[..filled].iter().filter_map(OnceLock::get)
+    }
+
+    fn cell(&self, route: &str, method: &'static str) -> Option<&Cell> {
+        let is = |cell: &&Cell| cell.method == method && cell.route == route;
+        if let Some(cell) = self.filled().find(is) {
+            return Some(cell);
+        }
+        let _adding = self.adding.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(cell) = self.filled().find(is) {
+            return Some(cell);
+        }
+        let filled = self.filled.load(Ordering::Acquire);
+        let Some(slot) = self.cells.get(filled) else {
+            return self.cells.last().and_then(OnceLock::get);
         };
-        self.latency
-            .get_or_create(&route)
-            .observe(elapsed.as_secs_f64());
-        let answer = AnswerLabels {
-            route: route.route,
-            method: route.method,
-            status,
-        };
-        self.requests.get_or_create(&answer).inc();
+        let cell = slot.get_or_init(|| Cell::new(route, method));
+        self.filled.store(filled + 1, Ordering::Release);
+        Some(cell)
     }
 }
 
-impl PrometheusText for HttpMetrics {
+impl Collector for HttpMetrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut requests = encoder.encode_descriptor(
+            "eidca_http_requests",
+            "HTTP requests answered, by route pattern, method and status.",
+            None,
+            MetricType::Counter,
+        )?;
+        for cell in self.filled() {
+            for (status, answers) in STATUSES.zip(cell.answers.iter()) {
+                let answers = answers.load(Ordering::Relaxed);
+                if answers > 0 {
+                    let labels = AnswerLabels {
+                        route: cell.route.clone(),
+                        method: cell.method,
+                        status,
+                    };
+                    requests
+                        .encode_family(&labels)?
+                        .encode_counter::<NoLabelSet, _, f64>(&answers, None)?;
+                }
+            }
+        }
+        let mut latency = encoder.encode_descriptor(
+            "eidca_http_request_duration_seconds",
+            "Time from request to response head, by route pattern and method.",
+            None,
+            MetricType::Histogram,
+        )?;
+        for cell in self.filled() {
+            let buckets: Vec<(f64, u64)> = BUCKETS
+                .iter()
+                .copied()
+                .chain([f64::INFINITY])
+                .zip(cell.buckets.iter().map(|b| b.load(Ordering::Relaxed)))
+                .collect();
+            let count = buckets.iter().map(|(_, n)| n).sum();
+            let sum = Duration::from_nanos(cell.sum_nanos.load(Ordering::Relaxed)).as_secs_f64();
+            let labels = RouteLabels {
+                route: cell.route.clone(),
+                method: cell.method,
+            };
+            latency
+                .encode_family(&labels)?
+                .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
+        }
+        Ok(())
+    }
+}
+
+impl PrometheusText for Arc<HttpMetrics> {
     fn render_prometheus(&self) -> String {
-        encode(&self.registry)
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(Arc::clone(self)));
+        encode(&registry)
     }
 }
 
@@ -233,8 +334,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn threads_counting_while_another_renders_lose_nothing() {
+        let m = Arc::new(HttpMetrics::default());
+        let routes = ["/a", "/b", "/c", "/d"];
+        std::thread::scope(|scope| {
+            for route in routes {
+                let m = &m;
+                scope.spawn(move || {
+                    for i in 0..1000u64 {
+                        let method = if i % 2 == 0 { "GET" } else { "POST" };
+                        m.observe(route, method, 200, Duration::from_micros(i));
+                    }
+                });
+            }
+            scope.spawn(|| {
+                for _ in 0..20 {
+                    m.render_prometheus();
+                }
+            });
+        });
+        let text = m.render_prometheus();
+        for route in routes {
+            for method in ["GET", "POST"] {
+                let line = format!(
+                    r#"eidca_http_requests_total{{route="{route}",method="{method}",status="200"}} 500"#
+                );
+                assert!(text.contains(&line), "missing {line} in {text}");
+            }
+        }
+        assert_eq!(m.filled().count(), 8);
+    }
+
+    #[test]
     fn histogram_is_cumulative_and_counts_match() {
-        let m = HttpMetrics::default();
+        let m = Arc::new(HttpMetrics::default());
         m.observe("/x/{id}", "GET", 200, Duration::from_micros(500));
         m.observe("/x/{id}", "GET", 404, Duration::from_millis(30));
         m.observe("/x/{id}", "GET", 200, Duration::from_secs(20));

@@ -61,7 +61,7 @@ pub enum ServeError {
 pub struct App {
     pub authority: Arc<Authority>,
     pub tokens: Tokens,
-    pub http_metrics: HttpMetrics,
+    pub http_metrics: Arc<HttpMetrics>,
     /// Other components' metric families, appended to `/metrics`.
     pub metric_sources: Vec<Arc<dyn PrometheusText>>,
     /// The OCSP responder (its metrics are one of the `metric_sources`).
@@ -83,7 +83,7 @@ impl App {
         Self {
             authority,
             tokens,
-            http_metrics: HttpMetrics::default(),
+            http_metrics: Arc::default(),
             metric_sources: vec![Arc::clone(&ocsp) as Arc<dyn PrometheusText>],
             ocsp,
         }
