@@ -618,6 +618,7 @@ fn metrics_count_ocsp_answers_cache_use_and_signatures() {
         "eidca_ocsp_cache_hits_total 2",
         "eidca_ocsp_cache_misses_total 1",
         "eidca_ocsp_signing_seconds_count 1",
+        "eidca_ocsp_cached_responses 1",
     ] {
         assert!(
             metrics.lines().any(|l| l == line),

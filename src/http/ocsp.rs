@@ -96,7 +96,7 @@ pub fn routes() -> Router<Arc<App>> {
 
 impl PrometheusText for Responder {
     fn render_prometheus(&self) -> String {
-        self.metrics().render_prometheus()
+        Responder::render_prometheus(self)
     }
 }
 

@@ -150,6 +150,13 @@ impl Responder {
         &self.metrics
     }
 
+    /// The responder's metrics in the Prometheus text format, with the
+    /// gauges of what it holds read now.
+    pub fn render_prometheus(&self) -> String {
+        self.metrics.cached_responses(self.cache.len());
+        self.metrics.render_prometheus()
+    }
+
     /// Answers a DER OCSPRequest at `now`. Never fails: every problem is an
     /// OCSP error status.
     pub fn respond(&self, request_der: &[u8], now: OffsetDateTime) -> Reply {
