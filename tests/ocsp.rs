@@ -699,3 +699,190 @@ fn head_and_other_methods_on_ocsp_paths_get_the_routers_answers() {
     let elsewhere = client.get(f.server.url("/ocspx")).send().unwrap();
     assert_eq!(elsewhere.status(), 404);
 }
+
+/// Reproducible noise (xorshift), no dev-dependency.
+struct Noise(u64);
+
+impl Noise {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A serial shaped like ours (16 octets, 0x40..=0x7f first, so that its
+    /// DER INTEGER has the same length) that was never issued.
+    fn serial(&mut self) -> [u8; 16] {
+        let mut serial = [0u8; 16];
+        for chunk in serial.chunks_mut(8) {
+            chunk.copy_from_slice(&self.next().to_be_bytes()[..chunk.len()]);
+        }
+        serial[0] = (serial[0] & 0x3f) | 0x40;
+        serial
+    }
+}
+
+/// `request` (made by OpenSSL for `serial`) with another serial of the same
+/// length in its CertID.
+fn with_serial(request: &[u8], serial: &str, other: &[u8]) -> Vec<u8> {
+    let old = hex::decode(serial).unwrap();
+    assert_eq!(old.len(), other.len());
+    let at = request
+        .windows(old.len())
+        .position(|w| w == old)
+        .expect("the serial's octets in the request");
+    [&request[..at], other, &request[at + old.len()..]].concat()
+}
+
+/// The certStatus of every SingleResponse in a DER OCSPResponse.
+fn cert_statuses(der: &[u8]) -> Vec<rasn_ocsp::CertStatus> {
+    let response: rasn_ocsp::OcspResponse = rasn::der::decode(der).unwrap();
+    let bytes = response.bytes.expect("a successful response");
+    let basic: rasn_ocsp::BasicOcspResponse = rasn::der::decode(&bytes.response).unwrap();
+    let responses = basic.tbs_response_data.responses;
+    responses.into_iter().map(|r| r.cert_status).collect()
+}
+
+/// Polls `/metrics` until `counter` reaches `at_least` (the refresher runs
+/// on its own schedule); panics if it never does.
+fn await_counter(
+    f: &Fixture,
+    client: &reqwest::blocking::Client,
+    counter_name: &str,
+    at_least: u64,
+) -> String {
+    for _ in 0..600 {
+        let metrics = f.metrics(client);
+        if counter(&metrics, counter_name) >= at_least {
+            return metrics;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{counter_name} never reached {at_least}");
+}
+
+#[test]
+fn answers_for_serials_never_issued_are_not_cached_nor_re_signed() {
+    // Answers valid 4 s: the refresher looks every 0.5 s and re-signs what
+    // was served once a second old.
+    let f = Fixture::serving(TestCa::new(), &[("EIDCA_OCSP_MAX_AGE", "4s")]);
+    let client = http();
+    let request = f.request_der(false);
+    let mut noise = Noise(0x9e37_79b9_7f4a_7c15);
+    for _ in 0..2_000 {
+        let never = with_serial(&request, &f.serial, &noise.serial());
+        let response = client.post(f.url()).body(never).send().unwrap();
+        assert_eq!(response.status(), 200);
+        let statuses = cert_statuses(&response.bytes().unwrap());
+        assert_eq!(statuses, vec![rasn_ocsp::CertStatus::Unknown(())]);
+    }
+    let metrics = f.metrics(&client);
+    assert_eq!(counter(&metrics, "eidca_ocsp_cached_responses"), 0);
+    assert_eq!(
+        counter(&metrics, "eidca_ocsp_cert_status_total{status=\"unknown\"}"),
+        2_000
+    );
+    // One issued certificate asked for, after all of them: once the
+    // refresher re-signs it, everything older was due as well.
+    let response = client.post(f.url()).body(request).send().unwrap();
+    f.assert_respin(&response.bytes().unwrap(), "good");
+    assert_eq!(
+        counter(&f.metrics(&client), "eidca_ocsp_cached_responses"),
+        1
+    );
+    let metrics = await_counter(&f, &client, "eidca_ocsp_refreshed_total", 1);
+    assert_eq!(
+        counter(&metrics, "eidca_ocsp_refreshed_total"),
+        1,
+        "the refresher re-signed only the issued certificate's answer"
+    );
+}
+
+/// The bare OCSPResponse for tryLater (RFC 6960 §4.2.1).
+const TRY_LATER: &[u8] = &[0x30, 0x03, 0x0a, 0x01, 0x03];
+
+#[test]
+fn a_burst_of_nonce_requests_gets_signed_answers_or_try_later_and_cached_answers_stay_good() {
+    // One signing thread and room for one waiting signature per queue: a
+    // burst from 8 clients overflows it whenever they outrun the thread.
+    let env = [
+        ("EIDCA_OCSP_SIGNING_THREADS", "1"),
+        ("EIDCA_OCSP_SIGNING_QUEUE", "1"),
+    ];
+    let f = Fixture::serving(TestCa::new(), &env);
+    let client = http();
+    let cached = client.get(f.get_url()).send().unwrap();
+    let etag = header(&cached, "etag");
+    let nonce_request = f.request_der(true);
+    let answers: Vec<Vec<u8>> = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    let client = http();
+                    (0..25)
+                        .map(|_| {
+                            let response = client
+                                .post(f.url())
+                                .body(nonce_request.clone())
+                                .send()
+                                .unwrap();
+                            assert_eq!(response.status(), 200);
+                            response.bytes().unwrap().to_vec()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        // Cached answers meanwhile: the same response, no signature.
+        for _ in 0..25 {
+            let again = client.get(f.get_url()).send().unwrap();
+            assert_eq!(header(&again, "etag"), etag);
+        }
+        clients
+            .into_iter()
+            .flat_map(|c| c.join().unwrap())
+            .collect()
+    });
+    let refused = answers.iter().filter(|a| a.as_slice() == TRY_LATER).count();
+    let request_file = f.file("burst-req.der");
+    std::fs::write(&request_file, &nonce_request).unwrap();
+    for (n, answer) in answers
+        .iter()
+        .filter(|a| a.as_slice() != TRY_LATER)
+        .enumerate()
+    {
+        assert_eq!(cert_statuses(answer), vec![rasn_ocsp::CertStatus::Good]);
+        // A few checked by OpenSSL, nonce included (-reqin compares them).
+        if n % 50 == 0 {
+            let response_file = f.file("burst-resp.der");
+            std::fs::write(&response_file, answer).unwrap();
+            let out = openssl(&[
+                "ocsp",
+                "-reqin",
+                path(&request_file),
+                "-respin",
+                path(&response_file),
+                "-verify_other",
+                &f.issuer,
+                "-CAfile",
+                &f.root,
+            ]);
+            let (stdout, stderr) = texts(&out);
+            assert!(stderr.contains("Response verify OK"), "{stderr}\n{stdout}");
+            assert!(!stderr.contains("Nonce"), "{stderr}");
+        }
+    }
+    let metrics = f.metrics(&client);
+    let try_later = "eidca_ocsp_responses_total{status=\"tryLater\"}";
+    assert_eq!(counter(&metrics, try_later), refused as u64);
+    assert_eq!(
+        counter(&metrics, "eidca_ocsp_signing_refused_total"),
+        refused as u64
+    );
+    assert_eq!(counter(&metrics, "eidca_ocsp_signing_queued"), 0);
+    eprintln!(
+        "{refused} of {} nonce requests answered tryLater",
+        answers.len()
+    );
+}

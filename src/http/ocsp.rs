@@ -106,7 +106,7 @@ async fn post_request(State(app): State<Arc<App>>, body: Body) -> Response {
     let limited = Limited::new(body, MAX_REQUEST_BYTES);
     match tokio::time::timeout(BODY_READ_TIMEOUT, limited.collect()).await {
         Ok(Ok(collected)) => {
-            let reply = app.ocsp.respond(&collected.to_bytes(), now);
+            let reply = app.ocsp.respond_bounded(&collected.to_bytes(), now).await;
             http_response(reply, StatusCode::OK, None, now)
         }
         Ok(Err(e)) if e.is::<LengthLimitError>() => {
@@ -136,7 +136,7 @@ async fn get_request(State(app): State<Arc<App>>, request: Request) -> Response 
     let path = request.uri().path();
     let encoded = path.strip_prefix("/ocsp").unwrap_or_default();
     let reply = match decode_get_path(encoded.strip_prefix('/').unwrap_or(encoded)) {
-        Some(der) => app.ocsp.respond(&der, now),
+        Some(der) => app.ocsp.respond_bounded(&der, now).await,
         None => app.ocsp.refuse(ResponseStatus::MalformedRequest),
     };
     // A conditional request is answered by GET and HEAD only (RFC 9110 §13.1.2).

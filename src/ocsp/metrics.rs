@@ -46,8 +46,11 @@ pub struct Metrics {
     refresh_dropped: Counter,
     /// Observed on a signature only, never on a cache hit.
     signing: Histogram,
+    /// Requests answered tryLater because the signing queue was full.
+    signing_refused: Counter,
     /// Set when the metrics are rendered, not on the hot path.
     cached_responses: Gauge,
+    signing_queued: Gauge,
     registry: Registry,
 }
 
@@ -139,6 +142,16 @@ impl Default for Metrics {
             "Time to encode and sign one OCSP response",
             signing.clone(),
         );
+        let signing_refused = counter(
+            &mut registry,
+            "eidca_ocsp_signing_refused",
+            "Requests answered tryLater because the signing queue was full",
+        );
+        let signing_queued = gauge(
+            &mut registry,
+            "eidca_ocsp_signing_queued",
+            "Signatures waiting for a signing thread",
+        );
         let cached_responses = gauge(
             &mut registry,
             "eidca_ocsp_cached_responses",
@@ -153,7 +166,9 @@ impl Default for Metrics {
             refreshed,
             refresh_dropped,
             signing,
+            signing_refused,
             cached_responses,
+            signing_queued,
             registry,
         }
     }
@@ -206,6 +221,17 @@ impl Metrics {
         (self.cache_hits.get(), self.cache_misses.get())
     }
 
+    /// A request found the signing queue full.
+    pub fn signing_refused(&self) {
+        self.signing_refused.inc();
+    }
+
+    /// Notes how many signatures wait for a signing thread now.
+    pub fn signing_queued(&self, waiting: usize) {
+        self.signing_queued
+            .set(i64::try_from(waiting).unwrap_or(i64::MAX));
+    }
+
     /// Notes how many responses the cache holds now.
     pub fn cached_responses(&self, held: usize) {
         self.cached_responses
@@ -239,6 +265,8 @@ mod tests {
         metrics.signed(Duration::from_secs(1));
         metrics.refresh(5, 2);
         metrics.cached_responses(42);
+        metrics.signing_queued(3);
+        metrics.signing_refused();
         let text = metrics.render_prometheus();
         for line in [
             "eidca_ocsp_responses_total{status=\"successful\"} 2",
@@ -251,6 +279,8 @@ mod tests {
             "eidca_ocsp_refresh_dropped_total 2",
             "# TYPE eidca_ocsp_cached_responses gauge",
             "eidca_ocsp_cached_responses 42",
+            "eidca_ocsp_signing_queued 3",
+            "eidca_ocsp_signing_refused_total 1",
             "# HELP eidca_ocsp_refresh_dropped_total Cached responses nobody asked for, dropped by the refresher.",
             "# TYPE eidca_ocsp_refresh_dropped_total counter",
             "# TYPE eidca_ocsp_signing_seconds histogram",
