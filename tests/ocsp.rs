@@ -886,3 +886,75 @@ fn a_burst_of_nonce_requests_gets_signed_answers_or_try_later_and_cached_answers
         answers.len()
     );
 }
+
+/// Maps a primitive TLV's tag and content octets to new content octets,
+/// or `None` to keep them.
+type Rewrite<'a> = dyn Fn(u8, &[u8]) -> Option<Vec<u8>> + 'a;
+
+/// `der` re-encoded with every primitive TLV that `rewrite` maps replaced,
+/// and every length around it recomputed.
+fn rewrite_der(der: &[u8], rewrite: &Rewrite<'_>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut rest = der;
+    while let [tag, first, after @ ..] = rest {
+        let (len, after) = match *first {
+            n if n < 0x80 => (usize::from(n), after),
+            n => {
+                let count = usize::from(n & 0x7f);
+                let len = after[..count]
+                    .iter()
+                    .fold(0, |l, b| l << 8 | usize::from(*b));
+                (len, &after[count..])
+            }
+        };
+        let (content, next) = after.split_at(len);
+        let content = if tag & 0x20 != 0 {
+            rewrite_der(content, rewrite)
+        } else {
+            rewrite(*tag, content).unwrap_or_else(|| content.to_vec())
+        };
+        out.push(*tag);
+        match content.len() {
+            n if n < 0x80 => out.push(n as u8),
+            n if n < 0x100 => out.extend_from_slice(&[0x81, n as u8]),
+            n => out.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]),
+        }
+        out.extend_from_slice(&content);
+        rest = next;
+    }
+    out
+}
+
+#[test]
+fn a_serial_with_a_redundant_leading_zero_is_malformed_not_good() {
+    let f = Fixture::new();
+    let client = http();
+    let request = f.request_der(false);
+    let serial = hex::decode(&f.serial).unwrap();
+    assert_eq!(
+        rewrite_der(&request, &|_, _| None),
+        request,
+        "the rewriter is faithful"
+    );
+    // Our serials start with 0x40..0x7f: 0x00 before them is redundant.
+    let padded = rewrite_der(&request, &|tag, content| {
+        (tag == 0x02 && content == serial).then(|| [&[0][..], &serial].concat())
+    });
+    assert_ne!(padded, request);
+    let response = client.post(f.url()).body(request).send().unwrap();
+    f.assert_respin(&response.bytes().unwrap(), "good");
+    for answer in [
+        client.post(f.url()).body(padded.clone()).send().unwrap(),
+        client
+            .get(
+                f.server
+                    .url(&format!("/ocsp/{}", url_encode(&STANDARD.encode(&padded)))),
+            )
+            .send()
+            .unwrap(),
+    ] {
+        assert_eq!(answer.status(), 200);
+        assert_eq!(header(&answer, "content-type"), "application/ocsp-response");
+        assert_eq!(&answer.bytes().unwrap()[..], MALFORMED);
+    }
+}
