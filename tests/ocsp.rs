@@ -958,3 +958,76 @@ fn a_serial_with_a_redundant_leading_zero_is_malformed_not_good() {
         assert_eq!(&answer.bytes().unwrap()[..], MALFORMED);
     }
 }
+
+/// Reads one HTTP/1.1 response with a Content-Length from `stream`: its
+/// head (status line and headers, lower-cased) and its body.
+fn read_response(stream: &mut TcpStream) -> (String, Vec<u8>) {
+    let mut received = Vec::new();
+    let mut byte = [0u8; 1];
+    while !received.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte).unwrap() {
+            0 => panic!("closed after {:?}", String::from_utf8_lossy(&received)),
+            _ => received.push(byte[0]),
+        }
+    }
+    let head = String::from_utf8(received).unwrap().to_lowercase();
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .map_or(0, |n| n.trim().parse().unwrap());
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).unwrap();
+    (head, body)
+}
+
+#[test]
+fn an_over_long_ocsp_get_path_is_malformed_request_not_an_empty_414() {
+    let f = Fixture::new();
+    let addr = f.server.base_url.trim_start_matches("http://").to_owned();
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let valid = url_encode(&STANDARD.encode(f.request_der(false)));
+    // Over hyper's own limit (65,534 octets), just over ours (60 KiB), a
+    // valid request padded with what base64 would take for more.
+    let over_hyper = "A".repeat(70 * 1024);
+    let over_ours = "A".repeat(60 * 1024 + 1);
+    let padded = format!("{valid}{}", "A".repeat(64 * 1024));
+    for (name, encoded) in [
+        ("70 KiB", over_hyper.as_str()),
+        ("60 KiB + 1", &over_ours),
+        ("a valid request, padded", &padded),
+    ] {
+        let request = format!("GET /ocsp/{encoded} HTTP/1.1\r\nHost: x\r\n\r\n");
+        stream.write_all(request.as_bytes()).unwrap();
+        let (head, body) = read_response(&mut stream);
+        assert!(head.starts_with("http/1.1 200"), "{name}: {head}");
+        assert!(
+            head.contains("content-type: application/ocsp-response"),
+            "{name}: {head}"
+        );
+        assert!(head.contains("cache-control: no-cache"), "{name}: {head}");
+        assert_eq!(body, MALFORMED, "{name}");
+        // The connection carries on.
+        let again = format!("GET /ocsp/{valid} HTTP/1.1\r\nHost: x\r\n\r\n");
+        stream.write_all(again.as_bytes()).unwrap();
+        let (head, body) = read_response(&mut stream);
+        assert!(head.starts_with("http/1.1 200"), "{name}, then: {head}");
+        f.assert_respin(&body, "good");
+    }
+    // Elsewhere, hyper's answer stands.
+    let mut elsewhere = TcpStream::connect(&addr).unwrap();
+    let request = format!("GET /crl/{over_hyper} HTTP/1.1\r\nHost: x\r\n\r\n");
+    elsewhere.write_all(request.as_bytes()).unwrap();
+    let (head, _) = read_response(&mut elsewhere);
+    assert!(head.starts_with("http/1.1 414"), "{head}");
+    let metrics = f.metrics(&http());
+    assert_eq!(
+        counter(
+            &metrics,
+            "eidca_ocsp_responses_total{status=\"malformedRequest\"}"
+        ),
+        3
+    );
+}
