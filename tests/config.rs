@@ -12,10 +12,16 @@ fn config_env_override_applies_and_bad_values_name_the_key() {
         .config_with_env(&[
             ("EIDCA_PUBLISH_DELTA_CRL_INTERVAL", "2s"),
             ("EIDCA_OCSP_MAX_CERT_IDS", "5"),
+            ("EIDCA_OCSP_SIGNING_THREADS", "3"),
+            ("EIDCA_OCSP_SIGNING_QUEUE", "7"),
         ])
         .unwrap();
     assert_eq!(config.delta_crl_interval, time::Duration::seconds(2));
     assert_eq!(config.ocsp_max_cert_ids, 5);
+    assert_eq!(
+        (config.ocsp_signing_threads, config.ocsp_signing_queue),
+        (3, 7)
+    );
 
     let err = |pairs: &[(&str, &str)]| ca.config_with_env(pairs).unwrap_err().to_string();
     let message = err(&[("EIDCA_PUBLISH_DELTA_CRL_INTERVAL", "fortnight")]);
@@ -29,6 +35,10 @@ fn config_env_override_applies_and_bad_values_name_the_key() {
     assert!(message.contains("publish.delta_crl_interval"), "{message}");
     let message = err(&[("EIDCA_OCSP_MAX_AGE", "0s")]);
     assert!(message.contains("ocsp.max_age"), "{message}");
+    let message = err(&[("EIDCA_OCSP_SIGNING_QUEUE", "0")]);
+    assert!(message.contains("ocsp.signing_queue"), "{message}");
+    let message = err(&[("EIDCA_OCSP_SIGNING_THREADS", "0")]);
+    assert!(message.contains("ocsp.signing_threads"), "{message}");
 
     // The binary reports the same, and exits non-zero.
     let out = ca

@@ -618,6 +618,7 @@ fn metrics_count_ocsp_answers_cache_use_and_signatures() {
         "eidca_ocsp_cache_hits_total 2",
         "eidca_ocsp_cache_misses_total 1",
         "eidca_ocsp_signing_seconds_count 1",
+        "eidca_ocsp_cached_responses 1",
     ] {
         assert!(
             metrics.lines().any(|l| l == line),
@@ -697,4 +698,336 @@ fn head_and_other_methods_on_ocsp_paths_get_the_routers_answers() {
     }
     let elsewhere = client.get(f.server.url("/ocspx")).send().unwrap();
     assert_eq!(elsewhere.status(), 404);
+}
+
+/// Reproducible noise (xorshift), no dev-dependency.
+struct Noise(u64);
+
+impl Noise {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A serial shaped like ours (16 octets, 0x40..=0x7f first, so that its
+    /// DER INTEGER has the same length) that was never issued.
+    fn serial(&mut self) -> [u8; 16] {
+        let mut serial = [0u8; 16];
+        for chunk in serial.chunks_mut(8) {
+            chunk.copy_from_slice(&self.next().to_be_bytes()[..chunk.len()]);
+        }
+        serial[0] = (serial[0] & 0x3f) | 0x40;
+        serial
+    }
+}
+
+/// `request` (made by OpenSSL for `serial`) with another serial of the same
+/// length in its CertID.
+fn with_serial(request: &[u8], serial: &str, other: &[u8]) -> Vec<u8> {
+    let old = hex::decode(serial).unwrap();
+    assert_eq!(old.len(), other.len());
+    let at = request
+        .windows(old.len())
+        .position(|w| w == old)
+        .expect("the serial's octets in the request");
+    [&request[..at], other, &request[at + old.len()..]].concat()
+}
+
+/// The certStatus of every SingleResponse in a DER OCSPResponse.
+fn cert_statuses(der: &[u8]) -> Vec<rasn_ocsp::CertStatus> {
+    let response: rasn_ocsp::OcspResponse = rasn::der::decode(der).unwrap();
+    let bytes = response.bytes.expect("a successful response");
+    let basic: rasn_ocsp::BasicOcspResponse = rasn::der::decode(&bytes.response).unwrap();
+    let responses = basic.tbs_response_data.responses;
+    responses.into_iter().map(|r| r.cert_status).collect()
+}
+
+/// Polls `/metrics` until `counter` reaches `at_least` (the refresher runs
+/// on its own schedule); panics if it never does.
+fn await_counter(
+    f: &Fixture,
+    client: &reqwest::blocking::Client,
+    counter_name: &str,
+    at_least: u64,
+) -> String {
+    for _ in 0..600 {
+        let metrics = f.metrics(client);
+        if counter(&metrics, counter_name) >= at_least {
+            return metrics;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{counter_name} never reached {at_least}");
+}
+
+#[test]
+fn answers_for_serials_never_issued_are_not_cached_nor_re_signed() {
+    // Answers valid 4 s: the refresher looks every 0.5 s and re-signs what
+    // was served once a second old.
+    let f = Fixture::serving(TestCa::new(), &[("EIDCA_OCSP_MAX_AGE", "4s")]);
+    let client = http();
+    let request = f.request_der(false);
+    let mut noise = Noise(0x9e37_79b9_7f4a_7c15);
+    for _ in 0..2_000 {
+        let never = with_serial(&request, &f.serial, &noise.serial());
+        let response = client.post(f.url()).body(never).send().unwrap();
+        assert_eq!(response.status(), 200);
+        let statuses = cert_statuses(&response.bytes().unwrap());
+        assert_eq!(statuses, vec![rasn_ocsp::CertStatus::Unknown(())]);
+    }
+    let metrics = f.metrics(&client);
+    assert_eq!(counter(&metrics, "eidca_ocsp_cached_responses"), 0);
+    assert_eq!(
+        counter(&metrics, "eidca_ocsp_cert_status_total{status=\"unknown\"}"),
+        2_000
+    );
+    // One issued certificate asked for, after all of them: once the
+    // refresher re-signs it, everything older was due as well.
+    let response = client.post(f.url()).body(request).send().unwrap();
+    f.assert_respin(&response.bytes().unwrap(), "good");
+    assert_eq!(
+        counter(&f.metrics(&client), "eidca_ocsp_cached_responses"),
+        1
+    );
+    let metrics = await_counter(&f, &client, "eidca_ocsp_refreshed_total", 1);
+    assert_eq!(
+        counter(&metrics, "eidca_ocsp_refreshed_total"),
+        1,
+        "the refresher re-signed only the issued certificate's answer"
+    );
+}
+
+/// The bare OCSPResponse for tryLater (RFC 6960 §4.2.1).
+const TRY_LATER: &[u8] = &[0x30, 0x03, 0x0a, 0x01, 0x03];
+
+#[test]
+fn a_burst_of_nonce_requests_gets_signed_answers_or_try_later_and_cached_answers_stay_good() {
+    // One signing thread and room for one waiting signature per queue: a
+    // burst from 8 clients overflows it whenever they outrun the thread.
+    let env = [
+        ("EIDCA_OCSP_SIGNING_THREADS", "1"),
+        ("EIDCA_OCSP_SIGNING_QUEUE", "1"),
+    ];
+    let f = Fixture::serving(TestCa::new(), &env);
+    let client = http();
+    let cached = client.get(f.get_url()).send().unwrap();
+    let etag = header(&cached, "etag");
+    let nonce_request = f.request_der(true);
+    let answers: Vec<Vec<u8>> = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    let client = http();
+                    (0..25)
+                        .map(|_| {
+                            let response = client
+                                .post(f.url())
+                                .body(nonce_request.clone())
+                                .send()
+                                .unwrap();
+                            assert_eq!(response.status(), 200);
+                            response.bytes().unwrap().to_vec()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        // Cached answers meanwhile: the same response, no signature.
+        for _ in 0..25 {
+            let again = client.get(f.get_url()).send().unwrap();
+            assert_eq!(header(&again, "etag"), etag);
+        }
+        clients
+            .into_iter()
+            .flat_map(|c| c.join().unwrap())
+            .collect()
+    });
+    let refused = answers.iter().filter(|a| a.as_slice() == TRY_LATER).count();
+    let request_file = f.file("burst-req.der");
+    std::fs::write(&request_file, &nonce_request).unwrap();
+    for (n, answer) in answers
+        .iter()
+        .filter(|a| a.as_slice() != TRY_LATER)
+        .enumerate()
+    {
+        assert_eq!(cert_statuses(answer), vec![rasn_ocsp::CertStatus::Good]);
+        // A few checked by OpenSSL, nonce included (-reqin compares them).
+        if n % 50 == 0 {
+            let response_file = f.file("burst-resp.der");
+            std::fs::write(&response_file, answer).unwrap();
+            let out = openssl(&[
+                "ocsp",
+                "-reqin",
+                path(&request_file),
+                "-respin",
+                path(&response_file),
+                "-verify_other",
+                &f.issuer,
+                "-CAfile",
+                &f.root,
+            ]);
+            let (stdout, stderr) = texts(&out);
+            assert!(stderr.contains("Response verify OK"), "{stderr}\n{stdout}");
+            assert!(!stderr.contains("Nonce"), "{stderr}");
+        }
+    }
+    let metrics = f.metrics(&client);
+    let try_later = "eidca_ocsp_responses_total{status=\"tryLater\"}";
+    assert_eq!(counter(&metrics, try_later), refused as u64);
+    assert_eq!(
+        counter(&metrics, "eidca_ocsp_signing_refused_total"),
+        refused as u64
+    );
+    assert_eq!(counter(&metrics, "eidca_ocsp_signing_queued"), 0);
+    eprintln!(
+        "{refused} of {} nonce requests answered tryLater",
+        answers.len()
+    );
+}
+
+/// Maps a primitive TLV's tag and content octets to new content octets,
+/// or `None` to keep them.
+type Rewrite<'a> = dyn Fn(u8, &[u8]) -> Option<Vec<u8>> + 'a;
+
+/// `der` re-encoded with every primitive TLV that `rewrite` maps replaced,
+/// and every length around it recomputed.
+fn rewrite_der(der: &[u8], rewrite: &Rewrite<'_>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut rest = der;
+    while let [tag, first, after @ ..] = rest {
+        let (len, after) = match *first {
+            n if n < 0x80 => (usize::from(n), after),
+            n => {
+                let count = usize::from(n & 0x7f);
+                let len = after[..count]
+                    .iter()
+                    .fold(0, |l, b| l << 8 | usize::from(*b));
+                (len, &after[count..])
+            }
+        };
+        let (content, next) = after.split_at(len);
+        let content = if tag & 0x20 != 0 {
+            rewrite_der(content, rewrite)
+        } else {
+            rewrite(*tag, content).unwrap_or_else(|| content.to_vec())
+        };
+        out.push(*tag);
+        match content.len() {
+            n if n < 0x80 => out.push(n as u8),
+            n if n < 0x100 => out.extend_from_slice(&[0x81, n as u8]),
+            n => out.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]),
+        }
+        out.extend_from_slice(&content);
+        rest = next;
+    }
+    out
+}
+
+#[test]
+fn a_serial_with_a_redundant_leading_zero_is_malformed_not_good() {
+    let f = Fixture::new();
+    let client = http();
+    let request = f.request_der(false);
+    let serial = hex::decode(&f.serial).unwrap();
+    assert_eq!(
+        rewrite_der(&request, &|_, _| None),
+        request,
+        "the rewriter is faithful"
+    );
+    // Our serials start with 0x40..0x7f: 0x00 before them is redundant.
+    let padded = rewrite_der(&request, &|tag, content| {
+        (tag == 0x02 && content == serial).then(|| [&[0][..], &serial].concat())
+    });
+    assert_ne!(padded, request);
+    let response = client.post(f.url()).body(request).send().unwrap();
+    f.assert_respin(&response.bytes().unwrap(), "good");
+    for answer in [
+        client.post(f.url()).body(padded.clone()).send().unwrap(),
+        client
+            .get(
+                f.server
+                    .url(&format!("/ocsp/{}", url_encode(&STANDARD.encode(&padded)))),
+            )
+            .send()
+            .unwrap(),
+    ] {
+        assert_eq!(answer.status(), 200);
+        assert_eq!(header(&answer, "content-type"), "application/ocsp-response");
+        assert_eq!(&answer.bytes().unwrap()[..], MALFORMED);
+    }
+}
+
+/// Reads one HTTP/1.1 response with a Content-Length from `stream`: its
+/// head (status line and headers, lower-cased) and its body.
+fn read_response(stream: &mut TcpStream) -> (String, Vec<u8>) {
+    let mut received = Vec::new();
+    let mut byte = [0u8; 1];
+    while !received.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte).unwrap() {
+            0 => panic!("closed after {:?}", String::from_utf8_lossy(&received)),
+            _ => received.push(byte[0]),
+        }
+    }
+    let head = String::from_utf8(received).unwrap().to_lowercase();
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .map_or(0, |n| n.trim().parse().unwrap());
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).unwrap();
+    (head, body)
+}
+
+#[test]
+fn an_over_long_ocsp_get_path_is_malformed_request_not_an_empty_414() {
+    let f = Fixture::new();
+    let addr = f.server.base_url.trim_start_matches("http://").to_owned();
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let valid = url_encode(&STANDARD.encode(f.request_der(false)));
+    // Over hyper's own limit (65,534 octets), just over ours (60 KiB), a
+    // valid request padded with what base64 would take for more.
+    let over_hyper = "A".repeat(70 * 1024);
+    let over_ours = "A".repeat(60 * 1024 + 1);
+    let padded = format!("{valid}{}", "A".repeat(64 * 1024));
+    for (name, encoded) in [
+        ("70 KiB", over_hyper.as_str()),
+        ("60 KiB + 1", &over_ours),
+        ("a valid request, padded", &padded),
+    ] {
+        let request = format!("GET /ocsp/{encoded} HTTP/1.1\r\nHost: x\r\n\r\n");
+        stream.write_all(request.as_bytes()).unwrap();
+        let (head, body) = read_response(&mut stream);
+        assert!(head.starts_with("http/1.1 200"), "{name}: {head}");
+        assert!(
+            head.contains("content-type: application/ocsp-response"),
+            "{name}: {head}"
+        );
+        assert!(head.contains("cache-control: no-cache"), "{name}: {head}");
+        assert_eq!(body, MALFORMED, "{name}");
+        // The connection carries on.
+        let again = format!("GET /ocsp/{valid} HTTP/1.1\r\nHost: x\r\n\r\n");
+        stream.write_all(again.as_bytes()).unwrap();
+        let (head, body) = read_response(&mut stream);
+        assert!(head.starts_with("http/1.1 200"), "{name}, then: {head}");
+        f.assert_respin(&body, "good");
+    }
+    // Elsewhere, hyper's answer stands.
+    let mut elsewhere = TcpStream::connect(&addr).unwrap();
+    let request = format!("GET /crl/{over_hyper} HTTP/1.1\r\nHost: x\r\n\r\n");
+    elsewhere.write_all(request.as_bytes()).unwrap();
+    let (head, _) = read_response(&mut elsewhere);
+    assert!(head.starts_with("http/1.1 414"), "{head}");
+    let metrics = f.metrics(&http());
+    assert_eq!(
+        counter(
+            &metrics,
+            "eidca_ocsp_responses_total{status=\"malformedRequest\"}"
+        ),
+        3
+    );
 }

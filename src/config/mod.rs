@@ -103,6 +103,10 @@ pub struct Config {
     pub publish_dir: PathBuf,
     pub ocsp_max_age: Duration,
     pub ocsp_max_cert_ids: usize,
+    /// Threads that sign OCSP responses a request needs at once (`ocsp.signing_threads`).
+    pub ocsp_signing_threads: usize,
+    /// Signatures that may wait for them, per queue (`ocsp.signing_queue`).
+    pub ocsp_signing_queue: usize,
     pub country: String,
     pub issuing_cert: PathBuf,
     pub issuing_key: PathBuf,

@@ -33,6 +33,7 @@ pub(super) fn validate(
     let base_url = base_url(raw.publish.base_url.clone(), &listen)?;
     let intervals = intervals(&raw.publish, &raw.ocsp)?;
     let ocsp_max_cert_ids = max_cert_ids(&raw.ocsp)?;
+    let (ocsp_signing_threads, ocsp_signing_queue) = signing_pool(&raw.ocsp)?;
     check_country(&raw.ca.country)?;
     let [issuing_cert, issuing_key, ocsp_cert, ocsp_key] = ca_files(&raw.ca, resolve)?;
     check_tokens(&raw.tokens)?;
@@ -61,6 +62,8 @@ pub(super) fn validate(
         publish_dir,
         ocsp_max_age: intervals.ocsp_max_age,
         ocsp_max_cert_ids,
+        ocsp_signing_threads,
+        ocsp_signing_queue,
         country: raw.ca.country,
         issuing_cert,
         issuing_key,
@@ -160,6 +163,27 @@ fn max_cert_ids(ocsp: &RawOcsp) -> Result<usize, ConfigError> {
         ));
     }
     Ok(ocsp.max_cert_ids)
+}
+
+/// The OCSP signing pool's threads (by default one per two CPUs, so that
+/// a flood of signatures leaves the other CPUs to everything else) and
+/// queue bound.
+fn signing_pool(ocsp: &RawOcsp) -> Result<(usize, usize), ConfigError> {
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let threads = ocsp.signing_threads.unwrap_or(cpus.div_ceil(2));
+    if !(1..=256).contains(&threads) {
+        return Err(ConfigError::key(
+            "ocsp.signing_threads",
+            "must be between 1 and 256",
+        ));
+    }
+    if !(1..=65_536).contains(&ocsp.signing_queue) {
+        return Err(ConfigError::key(
+            "ocsp.signing_queue",
+            "must be between 1 and 65536",
+        ));
+    }
+    Ok((threads, ocsp.signing_queue))
 }
 
 fn check_country(country: &str) -> Result<(), ConfigError> {

@@ -8,6 +8,14 @@
 //! hyper closes any connection whose request head is not complete within
 //! [`HEADER_READ_TIMEOUT`], including idle keep-alive connections; bodies
 //! have their own deadline (`super::limits`, and the OCSP handlers').
+//!
+//! An OCSP GET whose request line is too long for hyper (which would answer
+//! an empty 414 before any service runs) is cut short on its way in
+//! (`request_lines`), so that the OCSP handler answers it `malformedRequest`
+//! by its own limit ([`super::ocsp::MAX_GET_PATH`]); over-long targets
+//! elsewhere keep hyper's 414, which is what HTTP says of them.
+
+mod request_lines;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -22,6 +30,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
+
+use super::ocsp::OVER_LONG_GET;
+pub use request_lines::Cut;
+use request_lines::CutRequestLines;
 
 /// The answer to a request taken ahead of the router.
 pub type Shortcut = Pin<Box<dyn Future<Output = Response> + Send>>;
@@ -86,6 +98,7 @@ pub async fn serve(
                 }
             }
         });
+        let stream = CutRequestLines::new(stream, OVER_LONG_GET);
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(e) = connection.await {

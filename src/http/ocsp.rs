@@ -28,7 +28,7 @@ use time::OffsetDateTime;
 
 use super::App;
 use super::caching;
-use super::connections::{self, Shortcut};
+use super::connections::{self, Cut, Shortcut};
 use super::metrics::PrometheusText;
 use crate::ocsp::cache::{Rendered, SignedResponse};
 use crate::ocsp::response::ResponseStatus;
@@ -38,6 +38,22 @@ use crate::ocsp::{Reply, Responder};
 /// CertIDs (about 100 octets each) and a signature with a certificate chain
 /// fits easily; anything bigger is not an OCSP request.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// The longest GET path answered (`/ocsp/` and the encoded request); a
+/// longer one is `malformedRequest`. It is below hyper's own limit on a
+/// request target (65,534 octets, refused with an empty 414 before any
+/// service runs), and [`OVER_LONG_GET`] cuts the request line of any longer
+/// OCSP GET to just over it: so every over-long OCSP GET gets this
+/// handler's `malformedRequest`, while other over-long paths keep hyper's
+/// 414. (RFC 5019 §5 GETs are under 255 octets; 60 KiB is generous.)
+pub const MAX_GET_PATH: usize = 60 * 1024;
+
+/// Request lines of OCSP GETs, cut by `connections` once they are longer
+/// than the method, a space and [`MAX_GET_PATH`] octets.
+pub const OVER_LONG_GET: Cut = Cut {
+    starts_with: b"GET /ocsp/",
+    keep: "GET ".len() + MAX_GET_PATH + 1,
+};
 
 /// How long a client may take to send a request body once its headers are
 /// in; a stalled upload then gets `malformedRequest` and frees the task.
@@ -96,7 +112,7 @@ pub fn routes() -> Router<Arc<App>> {
 
 impl PrometheusText for Responder {
     fn render_prometheus(&self) -> String {
-        self.metrics().render_prometheus()
+        Responder::render_prometheus(self)
     }
 }
 
@@ -106,7 +122,7 @@ async fn post_request(State(app): State<Arc<App>>, body: Body) -> Response {
     let limited = Limited::new(body, MAX_REQUEST_BYTES);
     match tokio::time::timeout(BODY_READ_TIMEOUT, limited.collect()).await {
         Ok(Ok(collected)) => {
-            let reply = app.ocsp.respond(&collected.to_bytes(), now);
+            let reply = app.ocsp.respond_bounded(&collected.to_bytes(), now).await;
             http_response(reply, StatusCode::OK, None, now)
         }
         Ok(Err(e)) if e.is::<LengthLimitError>() => {
@@ -135,8 +151,13 @@ async fn get_request(State(app): State<Arc<App>>, request: Request) -> Response 
     let now = app.authority.now();
     let path = request.uri().path();
     let encoded = path.strip_prefix("/ocsp").unwrap_or_default();
-    let reply = match decode_get_path(encoded.strip_prefix('/').unwrap_or(encoded)) {
-        Some(der) => app.ocsp.respond(&der, now),
+    let encoded = encoded.strip_prefix('/').unwrap_or(encoded);
+    let decoded = match path.len() {
+        n if n > MAX_GET_PATH => None,
+        _ => decode_get_path(encoded),
+    };
+    let reply = match decoded {
+        Some(der) => app.ocsp.respond_bounded(&der, now).await,
         None => app.ocsp.refuse(ResponseStatus::MalformedRequest),
     };
     // A conditional request is answered by GET and HEAD only (RFC 9110 §13.1.2).
@@ -149,8 +170,7 @@ async fn get_request(State(app): State<Arc<App>>, request: Request) -> Response 
 /// The DER request in a GET path, or `None` if it is not base64 of a
 /// plausible size.
 fn decode_get_path(encoded: &str) -> Option<Vec<u8>> {
-    // Base64 grows by 4/3, URL-encoding by up to 3 per character.
-    if encoded.is_empty() || encoded.len() > MAX_REQUEST_BYTES * 4 {
+    if encoded.is_empty() || encoded.len() > MAX_GET_PATH {
         return None;
     }
     // Borrowed unless there is something to decode (the usual case, as
@@ -253,6 +273,18 @@ mod tests {
         for bad in ["", "!!!!", "%zz", "M"] {
             assert_eq!(decode_get_path(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn over_long_paths_are_refused_and_cut_lines_stay_over_the_limit_and_under_hypers() {
+        let at_limit = "A".repeat(MAX_GET_PATH);
+        assert!(decode_get_path(&at_limit).is_some());
+        assert_eq!(decode_get_path(&format!("{at_limit}AAAA")), None);
+        // What the cut leaves of the path is over the limit; what hyper
+        // then sees (with up to 16 octets of line end) is within its own.
+        let hyper_max_target = 65_534;
+        assert!(OVER_LONG_GET.keep - "GET ".len() > MAX_GET_PATH);
+        assert!(OVER_LONG_GET.keep + 16 < hyper_max_target);
     }
 
     #[test]

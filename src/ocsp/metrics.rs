@@ -1,6 +1,7 @@
 //! Responder metrics: responses by OCSPResponseStatus ([RFC 6960 §4.2.1](https://www.rfc-editor.org/rfc/rfc6960#section-4.2.1)),
 //! SingleResponses by certStatus, cache hits and misses, store lookups, the
-//! refresher's work, and the time spent signing, kept in a
+//! refresher's work, the time spent signing, and how much the responder
+//! holds (cached responses, signatures waiting for the signing pool), kept in a
 //! `prometheus-client` registry that [`Metrics::render_prometheus`] encodes
 //! for `/metrics`.
 //!
@@ -13,6 +14,7 @@ use std::time::Duration;
 use prometheus_client::encoding::prometheus_text;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -44,6 +46,11 @@ pub struct Metrics {
     refresh_dropped: Counter,
     /// Observed on a signature only, never on a cache hit.
     signing: Histogram,
+    /// Requests answered tryLater because the signing queue was full.
+    signing_refused: Counter,
+    /// Set when the metrics are rendered, not on the hot path.
+    cached_responses: Gauge,
+    signing_queued: Gauge,
     registry: Registry,
 }
 
@@ -79,6 +86,13 @@ fn counter(registry: &mut Registry, name: &str, help: &str) -> Counter {
     let counter = Counter::default();
     registry.register(name, help, counter.clone());
     counter
+}
+
+/// A gauge without labels, registered.
+fn gauge(registry: &mut Registry, name: &str, help: &str) -> Gauge {
+    let gauge = Gauge::default();
+    registry.register(name, help, gauge.clone());
+    gauge
 }
 
 impl Default for Metrics {
@@ -128,6 +142,21 @@ impl Default for Metrics {
             "Time to encode and sign one OCSP response",
             signing.clone(),
         );
+        let signing_refused = counter(
+            &mut registry,
+            "eidca_ocsp_signing_refused",
+            "Requests answered tryLater because the signing queue was full",
+        );
+        let signing_queued = gauge(
+            &mut registry,
+            "eidca_ocsp_signing_queued",
+            "Signatures waiting for a signing thread",
+        );
+        let cached_responses = gauge(
+            &mut registry,
+            "eidca_ocsp_cached_responses",
+            "Signed responses held in the response cache",
+        );
         Self {
             responses,
             cert_statuses,
@@ -137,6 +166,9 @@ impl Default for Metrics {
             refreshed,
             refresh_dropped,
             signing,
+            signing_refused,
+            cached_responses,
+            signing_queued,
             registry,
         }
     }
@@ -189,6 +221,23 @@ impl Metrics {
         (self.cache_hits.get(), self.cache_misses.get())
     }
 
+    /// A request found the signing queue full.
+    pub fn signing_refused(&self) {
+        self.signing_refused.inc();
+    }
+
+    /// Notes how many signatures wait for a signing thread now.
+    pub fn signing_queued(&self, waiting: usize) {
+        self.signing_queued
+            .set(i64::try_from(waiting).unwrap_or(i64::MAX));
+    }
+
+    /// Notes how many responses the cache holds now.
+    pub fn cached_responses(&self, held: usize) {
+        self.cached_responses
+            .set(i64::try_from(held).unwrap_or(i64::MAX));
+    }
+
     /// The Prometheus text exposition format (version 0.0.4).
     pub fn render_prometheus(&self) -> String {
         let mut out = String::with_capacity(2048);
@@ -215,6 +264,9 @@ mod tests {
         metrics.signed(Duration::from_millis(2));
         metrics.signed(Duration::from_secs(1));
         metrics.refresh(5, 2);
+        metrics.cached_responses(42);
+        metrics.signing_queued(3);
+        metrics.signing_refused();
         let text = metrics.render_prometheus();
         for line in [
             "eidca_ocsp_responses_total{status=\"successful\"} 2",
@@ -225,6 +277,10 @@ mod tests {
             "eidca_ocsp_cache_misses_total 1",
             "eidca_ocsp_refreshed_total 5",
             "eidca_ocsp_refresh_dropped_total 2",
+            "# TYPE eidca_ocsp_cached_responses gauge",
+            "eidca_ocsp_cached_responses 42",
+            "eidca_ocsp_signing_queued 3",
+            "eidca_ocsp_signing_refused_total 1",
             "# HELP eidca_ocsp_refresh_dropped_total Cached responses nobody asked for, dropped by the refresher.",
             "# TYPE eidca_ocsp_refresh_dropped_total counter",
             "# TYPE eidca_ocsp_signing_seconds histogram",

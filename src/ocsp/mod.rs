@@ -11,6 +11,7 @@
 //! - `response`: signing a BasicOCSPResponse with the delegated key.
 //! - `cache`: pre-signed responses, never stale.
 //! - `responder`: the `Responder` and its hot path.
+//! - `signing`: the bounded pool of threads that sign what requests wait for.
 //! - `refresh`: responses in demand re-signed ahead of time.
 //! - `metrics`: counters of answers, cache use and signatures.
 
@@ -22,6 +23,7 @@ mod refresh;
 pub mod request;
 mod responder;
 pub mod response;
+pub mod signing;
 pub mod status;
 #[cfg(test)]
 mod tests;

@@ -66,7 +66,7 @@ impl Responder {
             let expected = Arc::clone(&entry.response);
             let replacement = if entry.response.was_served() {
                 match self.resigned(entry, now) {
-                    Ok(resigned) => Some(resigned),
+                    Ok(resigned) => resigned,
                     Err(_) => {
                         done.failed += 1;
                         continue;
@@ -90,12 +90,14 @@ impl Responder {
         done
     }
 
-    /// `entry` signed again with the status current now.
+    /// `entry` signed again with the status current now; `None` if its
+    /// certificate is no longer in the store (the cache keeps answers about
+    /// stored certificates only).
     fn resigned(
         &self,
         entry: CacheEntry,
         now: OffsetDateTime,
-    ) -> Result<CacheEntry, ResponseStatus> {
+    ) -> Result<Option<CacheEntry>, ResponseStatus> {
         let marker = self.statuses.commit_marker();
         let (version, status) = if marker.is_some() && entry.confirmed_at == marker {
             (entry.version, entry.status)
@@ -103,6 +105,10 @@ impl Responder {
             let stored = self.lookup(&entry.request.cert_id)?;
             (stored.as_ref().map(|s| s.version), decide(stored))
         };
+        if version.is_none() {
+            return Ok(None);
+        }
         self.signed_entry(entry.request, version, status, marker, now)
+            .map(Some)
     }
 }

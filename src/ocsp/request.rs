@@ -6,6 +6,8 @@
 //! the OCSP error status the client gets (`malformedRequest`,
 //! `unauthorized`). Nothing here panics on any input.
 
+use der::SliceReader;
+use der::asn1::AnyRef;
 use rasn::types::{IntegerType, ObjectIdentifier, OctetString, Oid};
 use rasn_pkix::Extension;
 use ring::digest::{self, Algorithm};
@@ -161,6 +163,7 @@ pub fn decode(
         n if n > max_cert_ids => return Err(RequestError::Malformed("too many CertIDs")),
         _ => {}
     }
+    check_serial_encodings(der, tbs.request_list.len())?;
     let nonce = match &tbs.request_extensions {
         Some(extensions) => find_nonce(extensions)?,
         None => None,
@@ -171,6 +174,78 @@ pub fn decode(
         .map(|r| check_cert_id(r.req_cert, issuer))
         .collect::<Result<_, _>>()?;
     Ok(OcspRequest { cert_ids, nonce })
+}
+
+/// Strict DER for the serial numbers: each CertID's serialNumber must be
+/// a minimally encoded INTEGER ([X.690 §8.3.2](https://www.itu.int/rec/T-REC-X.690):
+/// its first nine bits are neither all zeros nor all ones), as DER demands
+/// of the whole request (RFC 6960 §4.1.1). rasn accepts redundant leading
+/// octets, and a serial that two encodings name could answer `good` for a
+/// CertID no relying party's certificate holds; so the octets as received
+/// are read again here (with `der`, which also refuses what else DER
+/// forbids and rasn lets through, such as lengths not in their shortest
+/// form). A negative or zero serial is well-formed DER: RFC
+/// 5280 §4.1.2.2 forbids CAs to issue one, which is a rule about
+/// certificates, not requests, so it stays `unknown` (we never issued it),
+/// like any other serial we never issued.
+fn check_serial_encodings(der: &[u8], cert_ids: usize) -> Result<(), RequestError> {
+    let serials =
+        received_serials(der).map_err(|_| RequestError::Malformed("not a DER OCSPRequest"))?;
+    if serials.len() != cert_ids {
+        return Err(RequestError::Malformed("not a DER OCSPRequest"));
+    }
+    match serials.into_iter().all(is_minimal_integer) {
+        true => Ok(()),
+        false => Err(RequestError::Malformed(
+            "a CertID serial number is not a minimally encoded INTEGER",
+        )),
+    }
+}
+
+/// The content octets of every CertID's serialNumber, as received, in
+/// request order. Called once rasn decoded the request, so only the
+/// structure is walked (the types are known to be right):
+/// `OCSPRequest { tbsRequest { [0] version, [1] requestorName,
+/// requestList SEQUENCE OF Request { reqCert CertID { hashAlgorithm,
+/// issuerNameHash, issuerKeyHash, serialNumber } … } … } … }`.
+fn received_serials(der: &[u8]) -> der::Result<Vec<&[u8]>> {
+    use der::{Decode, Reader, Tag, Tagged};
+    let mut request = inside(AnyRef::from_der(der)?)?;
+    let mut tbs = inside(request.decode()?)?;
+    // version and requestorName are context-specific: the list is the
+    // first SEQUENCE.
+    let list = loop {
+        let field: AnyRef<'_> = tbs.decode()?;
+        if field.tag() == Tag::Sequence {
+            break field;
+        }
+    };
+    let mut list = inside(list)?;
+    let mut serials = Vec::new();
+    while !list.is_finished() {
+        let mut single = inside(list.decode()?)?;
+        let mut cert_id = inside(single.decode()?)?;
+        for _hash_algorithm_name_hash_key_hash in 0..3 {
+            cert_id.decode::<AnyRef<'_>>()?;
+        }
+        serials.push(cert_id.decode::<AnyRef<'_>>()?.value());
+    }
+    Ok(serials)
+}
+
+/// A reader of a TLV's contents.
+fn inside(tlv: AnyRef<'_>) -> der::Result<SliceReader<'_>> {
+    SliceReader::new(tlv.value())
+}
+
+/// Whether INTEGER content octets are the minimal two's-complement form.
+fn is_minimal_integer(content: &[u8]) -> bool {
+    match content {
+        [] => false,
+        [0x00, next, ..] => next & 0x80 != 0,
+        [0xff, next, ..] => next & 0x80 == 0,
+        _ => true,
+    }
 }
 
 /// The nonce, if any: at most one, its value an OCTET STRING of 1 to 32
@@ -379,5 +454,120 @@ pub(crate) mod tests {
             let request = decode(&der, &issuer(), 20).unwrap();
             assert_eq!(request.cert_ids[0].serial, None);
         }
+    }
+
+    /// A DER TLV (short or long form length) around `content`.
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        match content.len() {
+            n if n < 0x80 => out.push(n as u8),
+            n if n < 0x100 => out.extend_from_slice(&[0x81, n as u8]),
+            n => out.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]),
+        }
+        out.extend_from_slice(content);
+        out
+    }
+
+    /// A request for our issuer whose one CertID has `serial` as its
+    /// serialNumber TLV, octet for octet (rasn would encode it minimally).
+    fn request_with_serial_tlv(serial: &[u8]) -> Vec<u8> {
+        let hash = HashAlgorithm::Sha1;
+        let algorithm = tlv(
+            0x30,
+            &[
+                tlv(0x06, &[0x2b, 0x0e, 0x03, 0x02, 0x1a]),
+                DER_NULL.to_vec(),
+            ]
+            .concat(),
+        );
+        let cert_id = [
+            algorithm,
+            tlv(0x04, hash.digest(ISSUER_NAME).as_ref()),
+            tlv(0x04, hash.digest(ISSUER_KEY).as_ref()),
+            serial.to_vec(),
+        ]
+        .concat();
+        let request = tlv(0x30, &tlv(0x30, &cert_id));
+        tlv(0x30, &tlv(0x30, &tlv(0x30, &request)))
+    }
+
+    #[test]
+    fn the_hand_made_request_is_what_rasn_makes() {
+        assert_eq!(
+            request_with_serial_tlv(&[0x02, 0x02, 0x00, 0x80]),
+            request_der(vec![cert_id(HashAlgorithm::Sha1, &[0x00, 0x80])], None)
+        );
+    }
+
+    #[test]
+    fn a_serial_with_redundant_leading_octets_is_malformed() {
+        // X.690 §8.3.2: the first nine bits of an INTEGER are never all
+        // zeros nor all ones.
+        for serial in [
+            &[0x02, 0x02, 0x00, 0x7f][..],
+            &[0x02, 0x03, 0x00, 0x00, 0x80],
+            &[
+                0x02, 0x11, 0x00, 0x40, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+            ],
+            &[0x02, 0x02, 0xff, 0x80],
+            &[0x02, 0x00],
+        ] {
+            assert!(
+                matches!(
+                    decode(&request_with_serial_tlv(serial), &issuer(), 20),
+                    Err(RequestError::Malformed(_))
+                ),
+                "{serial:02x?}"
+            );
+        }
+    }
+
+    #[test]
+    fn minimal_serials_decode_even_negative_ones_which_we_never_issue() {
+        for (serial, issuable) in [
+            (&[0x02, 0x01, 0x7f][..], true),
+            (&[0x02, 0x02, 0x00, 0x80], true),
+            (&[0x02, 0x01, 0x00], false),
+            (&[0x02, 0x01, 0xff], false),
+            (&[0x02, 0x02, 0xff, 0x7f], false),
+        ] {
+            let request = decode(&request_with_serial_tlv(serial), &issuer(), 20)
+                .unwrap_or_else(|e| panic!("{serial:02x?}: {e}"));
+            assert_eq!(
+                request.cert_ids[0].serial.is_some(),
+                issuable,
+                "{serial:02x?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_length_not_in_its_shortest_form_is_malformed() {
+        let good = request_with_serial_tlv(&[0x02, 0x01, 0x7f]);
+        assert!(decode(&good, &issuer(), 20).is_ok());
+        // The outermost length again, as 0x81 nn.
+        let long_form = [&[0x30, 0x81][..], &good[1..]].concat();
+        assert!(matches!(
+            decode(&long_form, &issuer(), 20),
+            Err(RequestError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn every_cert_id_serial_is_checked_not_only_the_first() {
+        let good = request_der(vec![cert_id(HashAlgorithm::Sha1, &[0x7f])], None);
+        let one = &good[4..]; // inside OCSPRequest and TBSRequest: the requestList
+        let one_request = &one[2..]; // a Request
+        let bad = request_with_serial_tlv(&[0x02, 0x02, 0x00, 0x7f]);
+        let bad_request = &bad[6..];
+        let list = tlv(0x30, &[one_request, bad_request].concat());
+        let der = tlv(0x30, &tlv(0x30, &list));
+        assert!(matches!(
+            decode(&der, &issuer(), 20),
+            Err(RequestError::Malformed(_))
+        ));
+        let list = tlv(0x30, &[one_request, one_request].concat());
+        let both_fine = decode(&tlv(0x30, &tlv(0x30, &list)), &issuer(), 20);
+        assert_eq!(both_fine.map(|r| r.cert_ids.len()), Ok(2));
     }
 }

@@ -5,6 +5,15 @@
 //! since) is served without a lookup; so the hot path is a read of SQLite's
 //! WAL-index header (mapped) and a memory copy, and one indexed lookup per
 //! certificate after any commit.
+//!
+//! Answering is two steps: [`Responder::prepare`] answers whatever needs no
+//! signature (cache hits, errors) and says what is left to sign;
+//! [`Responder::sign`] signs it. The service runs the second step on the
+//! bounded signing pool ([`Responder::respond_bounded`], SPEC §16); tools
+//! and tests run both inline ([`Responder::respond`]). Only responses about
+//! certificates in the store go into the cache: an answer for a serial
+//! never issued is signed for its request alone, so that random serials
+//! neither fill the cache nor keep the refresher busy.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,8 +29,9 @@ use super::cache::{
 use super::commits::CommitMarker;
 use super::lookup::StatusReader;
 use super::metrics::Metrics;
-use super::request::{self, CertId, IssuerHashes, Nonce, RequestError};
+use super::request::{self, CertId, IssuerHashes, Nonce, OcspRequest, RequestError};
 use super::response::{ResponseSigner, ResponseStatus, SingleAnswer};
+use super::signing::{Lane, SigningLimits, SigningPool};
 use super::status::{self, SingleStatus, still_fresh};
 use crate::ca::{CaCertificate, CaError, CaKeyPair};
 use crate::config::Config;
@@ -39,6 +49,8 @@ pub enum ResponderError {
     NotDelegated,
     #[error("OCSP responder store connections: {0}")]
     Store(#[from] StoreError),
+    #[error("OCSP signing threads: {0}")]
+    Threads(#[from] std::io::Error),
 }
 
 /// What the responder sends back for one request: the DER OCSPResponse,
@@ -76,6 +88,43 @@ impl Reply {
     }
 }
 
+/// What a request needs once everything that takes no signature is done.
+#[derive(Debug)]
+enum Step {
+    Answered(Reply),
+    Sign(Signing),
+}
+
+/// The signature a request waits for.
+#[derive(Debug)]
+enum Signing {
+    /// A response for the cache: one CertID without nonce, of a certificate
+    /// in the store, that the cache holds no current answer for.
+    ForCache {
+        known: Arc<KnownRequest>,
+        stored: StatusVersion,
+        marker: Option<CommitMarker>,
+        /// The request's DER, to remember decoded once its answer is
+        /// cached (`None`: remembered already).
+        remember: Option<Box<[u8]>>,
+    },
+    /// `unknown` for one CertID without nonce, never issued: signed for
+    /// this request alone, never kept.
+    Unknown(Arc<KnownRequest>),
+    /// A nonce or several CertIDs: statuses looked up and signed for this
+    /// request alone.
+    PerRequest(OcspRequest),
+}
+
+impl Signing {
+    fn lane(&self) -> Lane {
+        match self {
+            Self::ForCache { .. } => Lane::Cache,
+            Self::Unknown(_) | Self::PerRequest(_) => Lane::PerRequest,
+        }
+    }
+}
+
 impl RequestError {
     pub fn status(&self) -> ResponseStatus {
         match self {
@@ -94,12 +143,14 @@ pub struct Responder {
     pub(super) statuses: StatusReader,
     pub(super) cache: ResponseCache,
     /// Statuses that answers signed per request looked up.
-    confirmed: StatusMemo,
+    pub(super) confirmed: StatusMemo,
     /// Requests answered from the cache, decoded.
-    known: KnownRequests,
+    pub(super) known: KnownRequests,
     pub(super) metrics: Metrics,
     pub(super) max_age: Duration,
     max_cert_ids: usize,
+    /// Where every signature a request waits for is made.
+    pub(super) pool: SigningPool,
 }
 
 impl Responder {
@@ -111,24 +162,28 @@ impl Responder {
         store: &StoreReader,
     ) -> Result<Self, ResponderError> {
         let key = CaKeyPair::load(&config.ocsp_cert, &config.ocsp_key)?;
+        let signing = SigningLimits {
+            threads: config.ocsp_signing_threads,
+            queue: config.ocsp_signing_queue,
+        };
         Self::new(
             key,
             issuing,
             StatusReader::open(store)?,
-            config.ocsp_max_age,
-            config.ocsp_max_cert_ids,
+            (config.ocsp_max_age, config.ocsp_max_cert_ids),
+            signing,
         )
     }
 
     /// A responder from its parts: the responder key, the issuer it answers
     /// for, its status lookups, the validity of its responses and the most
-    /// CertIDs it answers in one request.
+    /// CertIDs it answers in one request, and its signing pool's size.
     pub fn new(
         key: CaKeyPair,
         issuing: &CaCertificate,
         statuses: StatusReader,
-        max_age: Duration,
-        max_cert_ids: usize,
+        (max_age, max_cert_ids): (Duration, usize),
+        signing: SigningLimits,
     ) -> Result<Self, ResponderError> {
         if !issued_by(&key.cert, issuing) {
             return Err(ResponderError::NotDelegated);
@@ -143,6 +198,7 @@ impl Responder {
             metrics: Metrics::default(),
             max_age,
             max_cert_ids,
+            pool: SigningPool::start(signing)?,
         })
     }
 
@@ -150,25 +206,71 @@ impl Responder {
         &self.metrics
     }
 
-    /// Answers a DER OCSPRequest at `now`. Never fails: every problem is an
-    /// OCSP error status.
+    /// The responder's metrics in the Prometheus text format, with the
+    /// gauges of what it holds read now.
+    pub fn render_prometheus(&self) -> String {
+        self.metrics.cached_responses(self.cache.len());
+        self.metrics.signing_queued(self.pool.queued());
+        self.metrics.render_prometheus()
+    }
+
+    /// Answers a DER OCSPRequest at `now`, signing on the calling thread.
+    /// Never fails: every problem is an OCSP error status. For tools and
+    /// tests; the service answers with [`Self::respond_bounded`].
     pub fn respond(&self, request_der: &[u8], now: OffsetDateTime) -> Reply {
-        let answer = match self.known.get(request_der) {
-            Some(known) => self.answer_from_cache(&known, now),
-            None => self.decode_and_answer(request_der, now),
+        let answer = match self.prepare(request_der, now) {
+            Ok(Step::Answered(reply)) => Ok(reply),
+            Ok(Step::Sign(signing)) => self.sign(signing, now),
+            Err(status) => Err(status),
         }
         .unwrap_or_else(Reply::error);
         self.metrics.response(answer.status());
         answer
     }
 
-    /// Answers a request not seen before (or forgotten), remembering its
-    /// decoding if its answer is one the cache can hold.
-    fn decode_and_answer(
-        &self,
+    /// Answers a DER OCSPRequest at `now` as [`Self::respond`] does, but
+    /// any signature it needs is made on the signing pool: this future
+    /// never signs, and it answers `tryLater` at once when the pool's
+    /// queue is full (SPEC §16).
+    pub async fn respond_bounded(
+        self: &Arc<Self>,
         request_der: &[u8],
         now: OffsetDateTime,
-    ) -> Result<Reply, ResponseStatus> {
+    ) -> Reply {
+        let answer = match self.prepare(request_der, now) {
+            Ok(Step::Answered(reply)) => reply,
+            Ok(Step::Sign(signing)) => self.sign_on_pool(signing, now).await,
+            Err(status) => Reply::error(status),
+        };
+        self.metrics.response(answer.status());
+        answer
+    }
+
+    /// Hands `signing` to the pool and waits for its answer.
+    async fn sign_on_pool(self: &Arc<Self>, signing: Signing, now: OffsetDateTime) -> Reply {
+        let lane = signing.lane();
+        let (sender, answer) = tokio::sync::oneshot::channel();
+        let responder = Arc::clone(self);
+        let job = move || {
+            let _ = sender.send(responder.sign(signing, now));
+        };
+        if self.pool.submit(lane, job).is_err() {
+            self.metrics.signing_refused();
+            return Reply::error(ResponseStatus::TryLater);
+        }
+        match answer.await {
+            Ok(signed) => signed.unwrap_or_else(Reply::error),
+            // The job was dropped unrun (the pool is closing) or panicked.
+            Err(_) => Reply::error(ResponseStatus::InternalError),
+        }
+    }
+
+    /// Answers what needs no signature: errors, and requests the cache
+    /// answers. A request seen before is not decoded again.
+    fn prepare(&self, request_der: &[u8], now: OffsetDateTime) -> Result<Step, ResponseStatus> {
+        if let Some(known) = self.known.get(request_der) {
+            return self.answer_from_cache(known, None, now);
+        }
         let request = request::decode(request_der, &self.issuer, self.max_cert_ids)
             .map_err(|e| e.status())?;
         match (&request.nonce, &request.cert_ids[..]) {
@@ -177,12 +279,40 @@ impl Responder {
                     key: cache_key(cert_id),
                     cert_id: cert_id.clone(),
                 });
-                self.known
-                    .insert(request_der.into(), Arc::clone(&known), |_| true);
-                self.answer_from_cache(&known, now)
+                self.answer_from_cache(known, Some(request_der.into()), now)
             }
-            (nonce, cert_ids) => self.answer_fresh(cert_ids, nonce.as_ref(), now),
+            _ => Ok(Step::Sign(Signing::PerRequest(request))),
         }
+    }
+
+    /// Makes the signature `signing` names, and the answer it gives.
+    fn sign(&self, signing: Signing, now: OffsetDateTime) -> Result<Reply, ResponseStatus> {
+        match signing {
+            Signing::ForCache {
+                known,
+                stored,
+                marker,
+                remember,
+            } => self.sign_for_cache(known, stored, marker, remember, now),
+            Signing::Unknown(known) => self.sign_unknown(&known.cert_id, now),
+            Signing::PerRequest(request) => {
+                self.answer_fresh(&request.cert_ids, request.nonce.as_ref(), now)
+            }
+        }
+    }
+
+    /// `unknown` for a serial never issued: cacheable by HTTP caches, but
+    /// not kept here.
+    fn sign_unknown(&self, cert_id: &CertId, now: OffsetDateTime) -> Result<Reply, ResponseStatus> {
+        self.metrics.cache_miss();
+        self.metrics.cert_status(SingleStatus::Unknown);
+        let answer = SingleAnswer {
+            cert_id,
+            status: SingleStatus::Unknown,
+        };
+        let (der, (this_update, next_update)) = self.sign_answers(&[answer], None, now)?;
+        let signed = SignedResponse::new(der, this_update, next_update);
+        Ok(Reply::Cacheable(Arc::new(signed)))
     }
 
     /// Answers with an error status without looking at the request (it was
@@ -196,45 +326,80 @@ impl Responder {
     /// response still in the first half of its validity is served as is if
     /// nothing was committed since its status version was last read (no
     /// lookup at all), or else if one indexed lookup finds the same version.
-    /// Otherwise a new response is signed and cached.
+    /// Otherwise a new response must be signed: for the cache if the
+    /// certificate is in the store, for this request alone if not.
+    /// `remember` is the request's DER if it is not remembered decoded yet.
     fn answer_from_cache(
         &self,
-        known: &Arc<KnownRequest>,
+        known: Arc<KnownRequest>,
+        remember: Option<Box<[u8]>>,
         now: OffsetDateTime,
-    ) -> Result<Reply, ResponseStatus> {
-        let (cert_id, key) = (&known.cert_id, &known.key);
+    ) -> Result<Step, ResponseStatus> {
         // Read before the lookup: any version read afterwards is at least as
         // new as the state this marker names.
         let marker = self.statuses.commit_marker();
         let max_age = self.max_age;
         let fresh = |e: &CacheEntry| still_fresh(e.response.this_update, max_age, now);
-        let cached = self.cache.get(key).filter(fresh);
+        let cached = self.cache.get(&known.key).filter(fresh);
         if let Some(entry) = cached
             .as_ref()
             .filter(|e| marker.is_some() && e.confirmed_at == marker)
         {
-            return Ok(self.hit(entry));
+            self.remember(remember, known);
+            return Ok(Step::Answered(self.hit(entry)));
         }
-        let stored = self.lookup(cert_id)?;
-        let version = stored.as_ref().map(|s| s.version);
-        if let Some(entry) = cached.filter(|e| e.version == version) {
+        let Some(stored) = self.lookup(&known.cert_id)? else {
+            return Ok(Step::Sign(Signing::Unknown(known)));
+        };
+        if let Some(entry) = cached.filter(|e| e.version == Some(stored.version)) {
             // Remember that it is current in this state, so that the next
             // requests need no lookup until something is committed.
             let confirmed = CacheEntry {
                 confirmed_at: marker,
                 ..entry.clone()
             };
-            self.cache.insert(key.clone(), confirmed, fresh);
-            return Ok(self.hit(&entry));
+            self.cache.insert(known.key.clone(), confirmed, fresh);
+            self.remember(remember, known);
+            return Ok(Step::Answered(self.hit(&entry)));
         }
+        Ok(Step::Sign(Signing::ForCache {
+            known,
+            stored,
+            marker,
+            remember,
+        }))
+    }
+
+    /// Signs the answer for a certificate in the store and caches it.
+    fn sign_for_cache(
+        &self,
+        known: Arc<KnownRequest>,
+        stored: StatusVersion,
+        marker: Option<CommitMarker>,
+        remember: Option<Box<[u8]>>,
+        now: OffsetDateTime,
+    ) -> Result<Reply, ResponseStatus> {
         self.metrics.cache_miss();
-        let status = decide(stored);
+        let version = Some(stored.version);
+        let status = decide(Some(stored));
         self.metrics.cert_status(status);
-        let entry = self.signed_entry(Arc::clone(known), version, status, marker, now)?;
+        let key = known.key.clone();
+        let entry = self.signed_entry(Arc::clone(&known), version, status, marker, now)?;
         let signed = Arc::clone(&entry.response);
         signed.mark_served();
-        self.cache.insert(key.clone(), entry, fresh);
+        let max_age = self.max_age;
+        self.cache.insert(key, entry, |e| {
+            still_fresh(e.response.this_update, max_age, now)
+        });
+        self.remember(remember, known);
         Ok(Reply::Cacheable(signed))
+    }
+
+    /// Remembers a request answered from the cache by its DER, decoded.
+    fn remember(&self, request_der: Option<Box<[u8]>>, known: Arc<KnownRequest>) {
+        if let Some(der) = request_der {
+            self.known.insert(der, known, |_| true);
+        }
     }
 
     fn hit(&self, entry: &CacheEntry) -> Reply {
@@ -258,7 +423,7 @@ impl Responder {
             cert_id: &request.cert_id,
             status,
         };
-        let (der, (this_update, next_update)) = self.sign(&[answer], None, now)?;
+        let (der, (this_update, next_update)) = self.sign_answers(&[answer], None, now)?;
         Ok(CacheEntry {
             version,
             status,
@@ -285,7 +450,7 @@ impl Responder {
                 Ok(SingleAnswer { cert_id, status })
             })
             .collect::<Result<Vec<_>, ResponseStatus>>()?;
-        let (der, (this_update, next_update)) = self.sign(&answers, nonce, now)?;
+        let (der, (this_update, next_update)) = self.sign_answers(&answers, nonce, now)?;
         Ok(match nonce {
             Some(_) => Reply::Uncacheable {
                 status: ResponseStatus::Successful,
@@ -297,7 +462,8 @@ impl Responder {
 
     /// A CertID's status now: what a cached response or an earlier lookup
     /// says if it was confirmed in the current committed state, else one
-    /// indexed lookup (remembered for the next answer until a commit).
+    /// indexed lookup (remembered for the next answer until a commit, unless
+    /// the serial was never issued: random serials must not fill the memo).
     fn current_status(
         &self,
         cert_id: &CertId,
@@ -316,12 +482,14 @@ impl Responder {
             return Ok(known.status);
         }
         let status = decide(self.lookup(cert_id)?);
-        let confirmed = ConfirmedStatus {
-            status,
-            confirmed_at: marker,
-        };
-        self.confirmed
-            .insert(key, confirmed, |c| c.confirmed_at == marker);
+        if status != SingleStatus::Unknown {
+            let confirmed = ConfirmedStatus {
+                status,
+                confirmed_at: marker,
+            };
+            self.confirmed
+                .insert(key, confirmed, |c| c.confirmed_at == marker);
+        }
         Ok(status)
     }
 
@@ -339,7 +507,7 @@ impl Responder {
     }
 
     /// A signed response and its (thisUpdate, nextUpdate).
-    fn sign(
+    fn sign_answers(
         &self,
         answers: &[SingleAnswer<'_>],
         nonce: Option<&Nonce>,

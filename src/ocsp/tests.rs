@@ -11,6 +11,7 @@ use super::lookup::StatusReader;
 use super::request::HashAlgorithm;
 use super::request::tests::{cert_id_for, nonce_extension, request_der};
 use super::response::ResponseStatus;
+use super::signing::{Lane, SigningLimits};
 use super::{Refreshed, Reply, Responder};
 use crate::ca::{CaCertificate, CaKeyPair};
 use crate::devkeys;
@@ -20,17 +21,26 @@ use crate::store::{Store, StoreError, StoreReader};
 
 const NOW: OffsetDateTime = datetime!(2026-06-01 12:00 UTC);
 
+const SIGNING: SigningLimits = SigningLimits {
+    threads: 1,
+    queue: 16,
+};
+
 /// A responder over a fresh store, with the dev hierarchy's keys.
 struct Fixture {
     _dir: tempfile::TempDir,
     store: Arc<Store>,
     issuing: CaCertificate,
-    responder: Responder,
+    responder: Arc<Responder>,
     responder_key: Vec<u8>,
 }
 
 impl Fixture {
     fn new() -> Self {
+        Self::with_signing(SIGNING)
+    }
+
+    fn with_signing(signing: SigningLimits) -> Self {
         let dir = tempfile::tempdir().unwrap();
         devkeys::generate(dir.path(), NOW).unwrap();
         let load =
@@ -40,7 +50,8 @@ impl Fixture {
         let responder_key = key.cert.public_key_bits.clone();
         let store = Arc::new(Store::open(&dir.path().join("eidca.sqlite3")).unwrap());
         let statuses = StatusReader::open(&StoreReader::of(&store)).unwrap();
-        let responder = Responder::new(key, &issuing, statuses, Duration::minutes(10), 3).unwrap();
+        let limits = (Duration::minutes(10), 3);
+        let responder = Arc::new(Responder::new(key, &issuing, statuses, limits, signing).unwrap());
         Self {
             _dir: dir,
             store,
@@ -408,5 +419,136 @@ fn errors_are_bare_statuses_and_counted() {
             .metrics()
             .responses(ResponseStatus::Unauthorized),
         1
+    );
+}
+
+/// Occupies the pool's only thread until the returned sender is dropped.
+fn block_the_signing_thread(responder: &Responder) -> std::sync::mpsc::Sender<()> {
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let blocker = move || {
+        let _ = started_tx.send(());
+        let _ = released.recv();
+    };
+    responder.pool.submit(Lane::PerRequest, blocker).unwrap();
+    started.recv().unwrap();
+    release
+}
+
+#[tokio::test]
+async fn a_full_signing_queue_answers_try_later_while_cached_answers_flow() {
+    let f = Fixture::with_signing(SigningLimits {
+        threads: 1,
+        queue: 1,
+    });
+    let s = serial(1);
+    f.issue(&s);
+    let responder = Arc::clone(&f.responder);
+    let plain = f.request(&[&s], false);
+    let cached = responder.respond_bounded(&plain, NOW).await;
+    assert_eq!(f.status_of(&cached), rasn_ocsp::CertStatus::Good);
+
+    let release = block_the_signing_thread(&responder);
+    let nonce = f.request(&[&s], true);
+    let waiting = tokio::spawn({
+        let (responder, nonce) = (Arc::clone(&responder), nonce.clone());
+        async move { responder.respond_bounded(&nonce, NOW).await }
+    });
+    for _ in 0..100_000 {
+        if responder.pool.queued() == 1 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        responder.pool.queued(),
+        1,
+        "the nonce request waits its turn"
+    );
+    // The queue of answers signed per request is full: nonces, several
+    // CertIDs and serials never issued are refused at once...
+    let never = f.request(&[&serial(9)], false);
+    let several = f.request(&[&s, &serial(9)], false);
+    for request in [&nonce, &never, &several] {
+        let refused = responder.respond_bounded(request, NOW).await;
+        assert_eq!(refused.status(), ResponseStatus::TryLater);
+        assert_eq!(
+            &refused.der()[..],
+            ResponseStatus::TryLater.error_response()
+        );
+    }
+    // ... while the cache still answers, without a signature.
+    let again = responder.respond_bounded(&plain, NOW).await;
+    assert_eq!(again.der(), cached.der());
+
+    drop(release);
+    let answer = waiting.await.unwrap();
+    let extensions = f.verified(&answer).response_extensions.unwrap();
+    assert_eq!(extensions.to_vec(), vec![nonce_extension(16)]);
+    assert_eq!(f.status_of(&answer), rasn_ocsp::CertStatus::Good);
+    let metrics = responder.metrics();
+    assert_eq!(metrics.responses(ResponseStatus::TryLater), 3);
+    assert_eq!(metrics.responses(ResponseStatus::Successful), 3);
+    let text = responder.render_prometheus();
+    assert!(
+        text.contains("eidca_ocsp_signing_refused_total 3\n"),
+        "{text}"
+    );
+    assert!(text.contains("eidca_ocsp_signing_queued 0\n"), "{text}");
+}
+
+#[tokio::test]
+async fn a_cache_miss_is_queued_when_the_per_request_queue_is_full() {
+    let f = Fixture::with_signing(SigningLimits {
+        threads: 1,
+        queue: 1,
+    });
+    let (s, other) = (serial(1), serial(2));
+    f.issue(&s);
+    f.issue(&other);
+    let responder = Arc::clone(&f.responder);
+    let release = block_the_signing_thread(&responder);
+    let spawn = |request: Vec<u8>| {
+        let responder = Arc::clone(&responder);
+        tokio::spawn(async move { responder.respond_bounded(&request, NOW).await })
+    };
+    let nonce = spawn(f.request(&[&s], true));
+    let miss = spawn(f.request(&[&other], false));
+    for _ in 0..100_000 {
+        if responder.pool.queued() == 2 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(responder.pool.queued(), 2, "one job in each queue");
+    drop(release);
+    let (miss, nonce) = (miss.await.unwrap(), nonce.await.unwrap());
+    assert_eq!(f.status_of(&miss), rasn_ocsp::CertStatus::Good);
+    assert_eq!(f.status_of(&nonce), rasn_ocsp::CertStatus::Good);
+    assert_eq!(f.responder.cache.len(), 1, "the miss was cached");
+}
+
+#[test]
+fn answers_for_serials_never_issued_are_signed_but_not_kept() {
+    let f = Fixture::new();
+    let (s, never) = (serial(1), serial(2));
+    f.issue(&s);
+    for _ in 0..3 {
+        let answer = f.responder.respond(&f.request(&[&never], false), NOW);
+        assert_eq!(f.status_of(&answer), rasn_ocsp::CertStatus::Unknown(()));
+        let answer = f.responder.respond(&f.request(&[&never], true), NOW);
+        assert_eq!(f.status_of(&answer), rasn_ocsp::CertStatus::Unknown(()));
+    }
+    assert!(f.responder.cache.is_empty());
+    assert!(f.responder.known.is_empty(), "nor remembered decoded");
+    assert!(f.responder.confirmed.is_empty(), "nor their status");
+    f.responder.respond(&f.request(&[&s], false), NOW);
+    f.responder.respond(&f.request(&[&s], true), NOW);
+    assert_eq!(f.responder.cache.len(), 1);
+    assert_eq!(f.responder.known.len(), 1);
+    assert_eq!(
+        f.responder.refresh(NOW + Duration::minutes(3)).resigned,
+        1,
+        "the refresher signs only the issued certificate's answer"
     );
 }
