@@ -16,8 +16,9 @@
 //! side gets a [`store::StoreReader`]. Nothing in [`domain`] imports the
 //! crate's I/O.
 
-// The one exception, with its reasons, is `ocsp::commits` (a shared mapping
-// of SQLite's WAL-index header).
+// The exceptions, each with its reasons, are `ocsp::commits` (a shared
+// mapping of SQLite's WAL-index header) and one call in `ocsp::signing`
+// (setpriority(2): the signing threads' lower priority).
 #![deny(unsafe_code)]
 
 /// The one decider: issue, status changes, self-service, CRL publication, and the reads behind them.
