@@ -12,19 +12,24 @@
 #![allow(dead_code)] // each target uses its own part of this module
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Request, Response, StatusCode, header};
 use tower::ServiceExt;
 
 /// The subscriber and card of the certificate the fixture issues (the same
-/// pair as `seeds/api_json/seed-0`).
+/// pair as `seeds/api_json/seed-0` and the `selfservice` seeds).
 pub const SUBSCRIBER_CODE: &str = "A800000014";
 pub const CARD_NUMBER: &str = "TP03000001";
 
 /// The development config's officer token.
 pub const OFFICER_TOKEN: &str = "Bearer dev-officer-token";
+
+/// A form token must be younger than two hours (`csrf::TOKEN_LIFETIME`);
+/// a long run fetches a new one well before.
+const FORM_REFRESH: Duration = Duration::from_secs(3600);
 
 struct Fixture {
     /// Built once: building it (the OpenAPI document above all) costs far
@@ -34,6 +39,15 @@ struct Fixture {
     runtime: tokio::runtime::Runtime,
     /// The serial (hex) of the certificate issued for [`CARD_NUMBER`].
     serial: String,
+    form: Mutex<(Instant, FormCredentials)>,
+}
+
+/// What `GET /self-service` hands a browser: the nonce cookie's value and
+/// the form token bound to it.
+#[derive(Debug, Clone)]
+pub struct FormCredentials {
+    pub nonce: String,
+    pub token: String,
 }
 
 static FIXTURE: OnceLock<Fixture> = OnceLock::new();
@@ -56,8 +70,7 @@ fn fixture() -> &'static Fixture {
             listen: None,
             data_dir: dir.join("data"),
         };
-        let config =
-            eidca::config::Config::load_with_env(&source, std::iter::empty()).expect("load");
+        let config = eidca::config::Config::load_with_env(&source, overrides()).expect("load");
         let authority = Arc::new(
             eidca::authority::Authority::open(config, Arc::new(eidca::clock::SystemClock))
                 .expect("open"),
@@ -75,12 +88,29 @@ fn fixture() -> &'static Fixture {
             .build()
             .expect("runtime");
         let serial = issue(&router, &runtime);
+        let form = fetch_form(&router, &runtime);
         Fixture {
             router,
             runtime,
             serial,
+            form: Mutex::new((Instant::now(), form)),
         }
     })
+}
+
+/// Self-service lock-outs as loose as the config allows (1000 wrong pairs
+/// within one second, locked for one second): with the development's 5 in
+/// 15 minutes, the first few wrong pairs would lock the fixture's card and
+/// every input after them would explore nothing but the 429.
+fn overrides() -> Vec<(String, String)> {
+    [
+        ("EIDCA_SELFSERVICE_MAX_FAILURES", "1000"),
+        ("EIDCA_SELFSERVICE_FAILURE_WINDOW", "1s"),
+        ("EIDCA_SELFSERVICE_LOCKOUT", "1s"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
 }
 
 /// A private directory, on `/dev/shm` when there is one, removed at exit.
@@ -136,6 +166,32 @@ fn issue(router: &axum::Router, runtime: &tokio::runtime::Runtime) -> String {
     record["serial"].as_str().expect("serial").to_owned()
 }
 
+/// `GET /self-service`, as a browser loads it: the cookie and the token.
+fn fetch_form(router: &axum::Router, runtime: &tokio::runtime::Runtime) -> FormCredentials {
+    let request = Request::get("/self-service")
+        .body(Body::empty())
+        .expect("request");
+    let response = runtime
+        .block_on(router.clone().oneshot(request))
+        .expect("infallible");
+    assert_eq!(response.status(), StatusCode::OK, "the self-service page");
+    let cookie = response.headers()[header::SET_COOKIE]
+        .to_str()
+        .expect("cookie")
+        .to_owned();
+    let nonce = cookie
+        .split(';')
+        .next()
+        .and_then(|pair| pair.split_once('='))
+        .map(|(_, value)| value.to_owned())
+        .expect("the nonce cookie");
+    let page = String::from_utf8(body_bytes(runtime, response)).expect("the page is text");
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = page.find(marker).expect("the form's token") + marker.len();
+    let token = page[start..].split('"').next().expect("token").to_owned();
+    FormCredentials { nonce, token }
+}
+
 fn body_bytes(runtime: &tokio::runtime::Runtime, response: Response<Body>) -> Vec<u8> {
     runtime
         .block_on(axum::body::to_bytes(response.into_body(), usize::MAX))
@@ -155,4 +211,18 @@ pub fn send(request: Request<Body>) -> Response<Body> {
 /// The serial of the fixture's certificate (lowercase hex).
 pub fn serial() -> &'static str {
     &fixture().serial
+}
+
+/// A valid self-service cookie value and form token, fetched again when
+/// the last ones are an hour old.
+pub fn form_credentials() -> FormCredentials {
+    let fixture = fixture();
+    let mut form = fixture.form.lock().expect("not poisoned");
+    if form.0.elapsed() > FORM_REFRESH {
+        *form = (
+            Instant::now(),
+            fetch_form(&fixture.router, &fixture.runtime),
+        );
+    }
+    form.1.clone()
 }
