@@ -10,7 +10,7 @@ use libfuzzer_sys::fuzz_target;
 #[path = "common.rs"]
 mod common;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: common::init(), |data: &[u8]| {
     let [method, rest @ ..] = data else { return };
     let request = if method % 2 == 0 {
         let Ok(path) = std::str::from_utf8(rest) else { return };
