@@ -107,6 +107,7 @@ fn overrides() -> Vec<(String, String)> {
         ("EIDCA_SELFSERVICE_MAX_FAILURES", "1000"),
         ("EIDCA_SELFSERVICE_FAILURE_WINDOW", "1s"),
         ("EIDCA_SELFSERVICE_LOCKOUT", "1s"),
+        ("EIDCA_SELFSERVICE_SUSPEND_CARD_CEILING", "1000000"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
