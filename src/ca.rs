@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use x509_cert::Certificate;
 use x509_cert::ext::pkix::SubjectKeyIdentifier;
 
-use crate::signer::{Signer, SignerError};
+use crate::signer::{KeyRef, Signer, SignerError};
 
 /// Why a CA certificate or key could not be loaded; names the file.
 #[derive(Debug, thiserror::Error)]
@@ -21,8 +21,12 @@ pub enum CaError {
     },
     #[error("{path} is not a PEM or DER X.509 certificate: {message}")]
     BadCertificate { path: String, message: String },
-    #[error("{path}: {source}")]
-    BadKey { path: String, source: SignerError },
+    #[error("{setting} = {key}: {source}")]
+    BadKey {
+        setting: String,
+        key: String,
+        source: SignerError,
+    },
     #[error("the private key {key} does not belong to the certificate {cert}")]
     KeyMismatch { cert: String, key: String },
 }
@@ -89,10 +93,11 @@ pub struct CaKeyPair {
 }
 
 impl CaKeyPair {
-    /// Loads both files and checks that the key matches the certificate.
-    pub fn load(cert_path: &Path, key_path: &Path) -> Result<Self, CaError> {
+    /// Reads the certificate, opens the key (`key_setting` names it in
+    /// errors and health reports) and checks that the key matches the
+    /// certificate.
+    pub fn load(cert_path: &Path, key_setting: &str, key: &KeyRef) -> Result<Self, CaError> {
         let cert_name = cert_path.display().to_string();
-        let key_name = key_path.display().to_string();
         let cert_bytes = std::fs::read(cert_path).map_err(|source| CaError::Read {
             path: cert_name.clone(),
             source,
@@ -102,21 +107,15 @@ impl CaKeyPair {
                 path: cert_name.clone(),
                 message,
             })?;
-        let key_pem =
-            zeroize::Zeroizing::new(std::fs::read_to_string(key_path).map_err(|source| {
-                CaError::Read {
-                    path: key_name.clone(),
-                    source,
-                }
-            })?);
-        let signer = Signer::from_pkcs8_pem(&key_pem).map_err(|source| CaError::BadKey {
-            path: key_name.clone(),
+        let signer = Signer::open(key_setting, key).map_err(|source| CaError::BadKey {
+            setting: key_setting.to_owned(),
+            key: key.to_string(),
             source,
         })?;
         if signer.public_key_bits() != cert.public_key_bits.as_slice() {
             return Err(CaError::KeyMismatch {
                 cert: cert_name,
-                key: key_name,
+                key: format!("{key_setting} = {key}"),
             });
         }
         Ok(CaKeyPair { cert, signer })

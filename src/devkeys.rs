@@ -8,11 +8,13 @@ use std::path::Path;
 use rcgen::{
     BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType,
     ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
-    PKCS_ECDSA_P256_SHA256, PublicKeyData, SerialNumber,
+    PKCS_ECDSA_P256_SHA256, PublicKeyData, SerialNumber, SigningKey,
 };
 use ring::digest::{SHA1_FOR_LEGACY_USE_ONLY, digest};
 use ring::rand::{SecureRandom, SystemRandom};
 use time::{Duration, OffsetDateTime};
+
+use crate::signer::Signer;
 
 /// The file names of the hierarchy, shared with the development config.
 pub const ROOT_CERT: &str = "root-ca.crt";
@@ -56,13 +58,71 @@ pub enum DevKeysError {
     },
 }
 
-struct Node {
-    params: CertificateParams,
-    key: KeyPair,
+/// Keys of the hierarchy that exist already (in a token, SPEC §11): their
+/// certificates are made for them, and no key file is written.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ExistingKeys<'a> {
+    pub issuing: Option<&'a Signer>,
+    pub ocsp: Option<&'a Signer>,
 }
 
-impl Node {
-    fn issuer(&self) -> Issuer<'_, &KeyPair> {
+/// A key of the hierarchy: made now (and written out), or given.
+enum DevKey<'a> {
+    Fresh(Box<KeyPair>),
+    Existing(&'a Signer),
+}
+
+impl<'a> DevKey<'a> {
+    fn new(existing: Option<&'a Signer>) -> Result<Self, rcgen::Error> {
+        match existing {
+            Some(signer) => Ok(DevKey::Existing(signer)),
+            None => {
+                KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map(|k| DevKey::Fresh(Box::new(k)))
+            }
+        }
+    }
+
+    /// The PKCS#8 PEM of a key made now.
+    fn pem(&self) -> Option<String> {
+        match self {
+            DevKey::Fresh(pair) => Some(pair.serialize_pem()),
+            DevKey::Existing(_) => None,
+        }
+    }
+}
+
+impl PublicKeyData for DevKey<'_> {
+    fn der_bytes(&self) -> &[u8] {
+        match self {
+            DevKey::Fresh(pair) => pair.der_bytes(),
+            DevKey::Existing(signer) => signer.der_bytes(),
+        }
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        match self {
+            DevKey::Fresh(pair) => PublicKeyData::algorithm(pair.as_ref()),
+            DevKey::Existing(signer) => PublicKeyData::algorithm(*signer),
+        }
+    }
+}
+
+impl SigningKey for DevKey<'_> {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        match self {
+            DevKey::Fresh(pair) => pair.sign(msg),
+            DevKey::Existing(signer) => SigningKey::sign(*signer, msg),
+        }
+    }
+}
+
+struct Node<'a> {
+    params: CertificateParams,
+    key: DevKey<'a>,
+}
+
+impl Node<'_> {
+    fn issuer(&self) -> Issuer<'_, &DevKey<'_>> {
         Issuer::from_params(&self.params, &self.key)
     }
 }
@@ -70,7 +130,7 @@ impl Node {
 fn base_params(
     organization: &str,
     cn: &str,
-    key: &KeyPair,
+    key: &impl PublicKeyData,
     now: OffsetDateTime,
     days: i64,
 ) -> CertificateParams {
@@ -117,6 +177,17 @@ pub fn generate_for(
     organization: &str,
     now: OffsetDateTime,
 ) -> Result<(), DevKeysError> {
+    generate_with(dir, organization, now, ExistingKeys::default())
+}
+
+/// [`generate_for`], certifying `existing` keys instead of making new ones
+/// for the issuing CA or the responder.
+pub fn generate_with(
+    dir: &Path,
+    organization: &str,
+    now: OffsetDateTime,
+    existing: ExistingKeys<'_>,
+) -> Result<(), DevKeysError> {
     let now = now.replace_nanosecond(0).unwrap_or(now);
     let write = |name: &str, contents: &str, secret: bool| -> Result<(), DevKeysError> {
         let path = dir.join(name);
@@ -149,10 +220,10 @@ pub fn generate_for(
     let root_cert = root_params.self_signed(&root_key)?;
     let root = Node {
         params: root_params,
-        key: root_key,
+        key: DevKey::Fresh(Box::new(root_key)),
     };
 
-    let issuing_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let issuing_key = DevKey::new(existing.issuing)?;
     let mut issuing_params = base_params(
         organization,
         "eidca Development Issuing CA",
@@ -169,7 +240,7 @@ pub fn generate_for(
         key: issuing_key,
     };
 
-    let ocsp_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let ocsp_key = DevKey::new(existing.ocsp)?;
     let mut ocsp_params = base_params(
         organization,
         "eidca Development OCSP Responder",
@@ -189,11 +260,17 @@ pub fn generate_for(
     let ocsp_cert = ocsp_params.signed_by(&ocsp_key, &issuing.issuer())?;
 
     write(ROOT_CERT, &root_cert.pem(), false)?;
-    write(ROOT_KEY, &root.key.serialize_pem(), true)?;
+    for (name, key) in [
+        (ROOT_KEY, &root.key),
+        (ISSUING_KEY, &issuing.key),
+        (OCSP_KEY, &ocsp_key),
+    ] {
+        if let Some(pem) = key.pem() {
+            write(name, &pem, true)?;
+        }
+    }
     write(ISSUING_CERT, &issuing_cert.pem(), false)?;
-    write(ISSUING_KEY, &issuing.key.serialize_pem(), true)?;
     write(OCSP_CERT, &ocsp_cert.pem(), false)?;
-    write(OCSP_KEY, &ocsp_key.serialize_pem(), true)?;
     write("README.md", README, false)?;
     Ok(())
 }

@@ -13,6 +13,7 @@ use eidca::clock::SystemClock;
 use eidca::config::{Config, ConfigSource};
 use eidca::domain::{Channel, RevocationReason, Serial, Transition};
 use eidca::revocation::CrlKind;
+use eidca::signer::{KeyRef, Signer, ceremony};
 
 #[derive(Parser)]
 #[command(
@@ -81,7 +82,64 @@ enum Command {
     DevKeys {
         #[arg(long, default_value = "keys-dev")]
         out: PathBuf,
+        /// Certify this existing key (file or pkcs11: URI) as the issuing CA
+        /// instead of making one.
+        #[arg(long)]
+        issuing_key: Option<String>,
+        /// Certify this existing key as the OCSP responder.
+        #[arg(long)]
+        ocsp_key: Option<String>,
+        #[command(flatten)]
+        module: ModuleArg,
     },
+    /// Key ceremony: generate a CA key pair, or a CSR signed by one (SPEC §11).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Generate a key pair (sensitive, non-extractable in a token) and print its public key.
+    Generate {
+        /// A pkcs11: URI (with object=) or a file that does not exist yet.
+        #[arg(long)]
+        key: String,
+        /// ec-p256, ec-p384, rsa-2048, rsa-3072 or rsa-4096.
+        #[arg(long)]
+        algorithm: String,
+        #[command(flatten)]
+        module: ModuleArg,
+    },
+    /// Print a PKCS#10 CSR signed by the key, for the root CA to certify.
+    Csr {
+        #[arg(long)]
+        key: String,
+        /// e.g. "C=TW,O=Ministry of the Interior,CN=eID Issuing CA 2027".
+        #[arg(long)]
+        subject: String,
+        #[command(flatten)]
+        module: ModuleArg,
+    },
+}
+
+#[derive(Args)]
+struct ModuleArg {
+    /// The PKCS#11 module of a URI that names no module-path.
+    #[arg(long = "pkcs11-module", env = "EIDCA_CA_PKCS11_MODULE")]
+    pkcs11_module: Option<PathBuf>,
+}
+
+impl ModuleArg {
+    fn key(&self, value: &str) -> Result<KeyRef, String> {
+        KeyRef::parse(value, self.pkcs11_module.as_deref(), 1).map_err(|e| format!("--key: {e}"))
+    }
+
+    fn signer(&self, option: &str, value: &str) -> Result<Signer, String> {
+        let key = self.key(value)?;
+        Signer::open(option, &key).map_err(|e| format!("{option} {key}: {e}"))
+    }
 }
 
 #[derive(Args)]
@@ -208,12 +266,63 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             Err(chain_break) => Err(chain_break.to_string()),
         },
-        Command::DevKeys { out } => {
-            eidca::devkeys::generate(out, time::OffsetDateTime::now_utc())
-                .map_err(|e| e.to_string())?;
+        Command::Keys { command } => keys(command),
+        Command::DevKeys {
+            out,
+            issuing_key,
+            ocsp_key,
+            module,
+        } => {
+            let open = |option, value: &Option<String>| {
+                value
+                    .as_deref()
+                    .map(|v| module.signer(option, v))
+                    .transpose()
+            };
+            let issuing = open("--issuing-key", issuing_key)?;
+            let ocsp = open("--ocsp-key", ocsp_key)?;
+            let existing = eidca::devkeys::ExistingKeys {
+                issuing: issuing.as_ref(),
+                ocsp: ocsp.as_ref(),
+            };
+            eidca::devkeys::generate_with(
+                out,
+                eidca::devkeys::ORGANIZATION,
+                time::OffsetDateTime::now_utc(),
+                existing,
+            )
+            .map_err(|e| e.to_string())?;
             println!(
                 "development CA hierarchy written to {} (never for production)",
                 out.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn keys(command: &KeysCommand) -> Result<(), String> {
+    match command {
+        KeysCommand::Generate {
+            key,
+            algorithm,
+            module,
+        } => {
+            let algorithm = ceremony::parse_algorithm(algorithm).map_err(|e| e.to_string())?;
+            let signer =
+                ceremony::generate(&module.key(key)?, algorithm).map_err(|e| e.to_string())?;
+            print!("{}", signer.public_key_pem()?);
+            Ok(())
+        }
+        KeysCommand::Csr {
+            key,
+            subject,
+            module,
+        } => {
+            let signer = module.signer("--key", key)?;
+            print!(
+                "{}",
+                ceremony::csr(&signer, subject).map_err(|e| e.to_string())?
             );
             Ok(())
         }

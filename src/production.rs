@@ -11,6 +11,8 @@ use der::Decode;
 use crate::ca::CaCertificate;
 use crate::config::{Config, Mode};
 use crate::devkeys;
+use crate::signer::KeyRef;
+use crate::signer::uri::PinSource;
 
 /// The committed development certificates; their public keys are refused
 /// in production whatever the files are called.
@@ -50,6 +52,14 @@ pub enum ProductionRefusal {
         mode: u32,
     },
     #[error(
+        "production mode refuses {key} = {path}: a CA key in a file; keep it in a token (a pkcs11: URI) or set ca.allow_software_keys = true"
+    )]
+    SoftwareKey { key: &'static str, path: String },
+    #[error(
+        "production mode refuses {key}: its pkcs11: URI carries pin-value; use pin-source=file:<path> so the PIN is not in the configuration"
+    )]
+    PinValue { key: &'static str },
+    #[error(
         "production mode refuses the data directory {path}: it is readable by group or others (mode {mode:o}) and holds every card's subscriber code; chmod 700 it"
     )]
     DataDirReadable { path: String, mode: u32 },
@@ -80,11 +90,11 @@ pub fn check(config: &Config) -> Result<(), ProductionRefusal> {
     ] {
         refuse_development_certificate(key, path)?;
     }
-    for (key, path) in [
+    for (key, reference) in [
         ("ca.issuing_key", &config.issuing_key),
         ("ca.ocsp_key", &config.ocsp_key),
     ] {
-        refuse_readable_key(key, path)?;
+        refuse_key(key, reference, config.allow_software_keys)?;
     }
     refuse_readable_data_dir(config.store_path.parent())?;
     if let Some(token) = config
@@ -169,6 +179,26 @@ fn made_by_dev_keys(subject_der: &[u8]) -> Result<bool, String> {
         .to_string()
         .split(',')
         .any(|rdn| rdn == format!("O={}", devkeys::ORGANIZATION)))
+}
+
+/// SPEC §11: CA keys in tokens, their PINs out of the configuration; a
+/// software key only when the operator says so, and then not readable.
+fn refuse_key(
+    key: &'static str,
+    reference: &KeyRef,
+    allow_software_keys: bool,
+) -> Result<(), ProductionRefusal> {
+    match reference {
+        KeyRef::Token(token) => match token.uri.pin {
+            Some(PinSource::Value(_)) => Err(ProductionRefusal::PinValue { key }),
+            _ => Ok(()),
+        },
+        KeyRef::File(path) if !allow_software_keys => Err(ProductionRefusal::SoftwareKey {
+            key,
+            path: path.display().to_string(),
+        }),
+        KeyRef::File(path) => refuse_readable_key(key, path),
+    }
 }
 
 fn refuse_readable_key(key: &'static str, path: &Path) -> Result<(), ProductionRefusal> {

@@ -8,7 +8,8 @@ use std::os::unix::fs::PermissionsExt;
 use common::TestCa;
 
 /// A production CA on a fresh (non-development) hierarchy with private key
-/// files, a real token and an explicit base URL; `edit` breaks one rule.
+/// files (allowed by `ca.allow_software_keys`), a real token and an
+/// explicit base URL; `edit` breaks one rule.
 fn production_ca(edit: impl FnOnce(String) -> String) -> TestCa {
     production_ca_for("Test Authority", edit)
 }
@@ -18,6 +19,7 @@ fn production_ca_for(organization: &str, edit: impl FnOnce(String) -> String) ->
     let ca = TestCa::for_organization(organization, |c| {
         let c = c
             .replace("mode = \"development\"", "mode = \"production\"")
+            .replace("[ca]\n", "[ca]\nallow_software_keys = true\n")
             .replace(
                 "c130ed9f928632bb2741eb43744301dea78acecae9023fb49b05c7f171257f85",
                 // sha256("a-real-officer-token")
@@ -81,6 +83,18 @@ fn production_mode_refuses_a_hierarchy_made_by_dev_keys() {
     let message = refusal(&ca);
     assert!(
         message.contains("ca.issuing_cert") && message.contains("eidca dev-keys"),
+        "{message}"
+    );
+}
+
+#[test]
+fn production_mode_refuses_key_files_unless_software_keys_are_allowed() {
+    let ca = production_ca(|c| c.replace("allow_software_keys = true\n", ""));
+    let message = refusal(&ca);
+    assert!(
+        message.contains("ca.issuing_key")
+            && message.contains("a CA key in a file")
+            && message.contains("ca.allow_software_keys"),
         "{message}"
     );
 }

@@ -98,7 +98,7 @@ impl Authority {
                 "development mode: keys-dev/ and the development RA tokens are public; never run a real CA like this"
             );
         }
-        let issuing = CaKeyPair::load(&config.issuing_cert, &config.issuing_key)?;
+        let issuing = CaKeyPair::load(&config.issuing_cert, "ca.issuing_key", &config.issuing_key)?;
         let store = Store::open(&config.store_path).map_err(|source| StartError::Store {
             path: config.store_path.display().to_string(),
             source,

@@ -19,6 +19,7 @@ use time::Duration;
 pub use duration::ConfigDuration;
 
 use crate::issuance::profile::Profile;
+use crate::signer::KeyRef;
 
 /// Why the configuration was refused; the message names the key.
 #[derive(Debug, thiserror::Error)]
@@ -109,9 +110,11 @@ pub struct Config {
     pub ocsp_signing_queue: usize,
     pub country: String,
     pub issuing_cert: PathBuf,
-    pub issuing_key: PathBuf,
+    pub issuing_key: KeyRef,
     pub ocsp_cert: PathBuf,
-    pub ocsp_key: PathBuf,
+    pub ocsp_key: KeyRef,
+    /// `ca.allow_software_keys`: production mode accepts CA keys in files.
+    pub allow_software_keys: bool,
     pub idempotency_ttl: Duration,
     pub tokens: Vec<TokenConfig>,
     pub selfservice: SelfServiceConfig,

@@ -78,9 +78,21 @@ fn default_signing_queue() -> usize {
 pub(super) struct RawCa {
     pub country: String,
     pub issuing_cert: PathBuf,
-    pub issuing_key: PathBuf,
+    /// A PKCS#8 file or a `pkcs11:` URI (SPEC §11).
+    pub issuing_key: String,
     pub ocsp_cert: PathBuf,
-    pub ocsp_key: PathBuf,
+    pub ocsp_key: String,
+    /// The PKCS#11 module of URIs that name no `module-path`.
+    pub pkcs11_module: Option<PathBuf>,
+    #[serde(default = "default_pkcs11_sessions")]
+    pub pkcs11_sessions: usize,
+    #[serde(default)]
+    pub allow_software_keys: bool,
+}
+
+/// SPEC §11: four logged-in sessions per token key.
+fn default_pkcs11_sessions() -> usize {
+    4
 }
 
 #[derive(Debug, Deserialize)]

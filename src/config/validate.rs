@@ -13,6 +13,7 @@ use super::{
     TokenConfig,
 };
 use crate::issuance::profile::{KeyUsageBit, Profile, parse_oid};
+use crate::signer::KeyRef;
 
 /// The publication intervals and the OCSP validity, checked against each other.
 struct Intervals {
@@ -35,7 +36,9 @@ pub(super) fn validate(
     let ocsp_max_cert_ids = max_cert_ids(&raw.ocsp)?;
     let (ocsp_signing_threads, ocsp_signing_queue) = signing_pool(&raw.ocsp)?;
     check_country(&raw.ca.country)?;
-    let [issuing_cert, issuing_key, ocsp_cert, ocsp_key] = ca_files(&raw.ca, resolve)?;
+    let [issuing_cert, ocsp_cert] = ca_certificates(&raw.ca, resolve)?;
+    let issuing_key = key_ref("ca.issuing_key", &raw.ca.issuing_key, &raw.ca, resolve)?;
+    let ocsp_key = key_ref("ca.ocsp_key", &raw.ca.ocsp_key, &raw.ca, resolve)?;
     check_tokens(&raw.tokens)?;
     let selfservice = selfservice(&raw.selfservice)?;
     let profiles = profiles(raw.profiles)?;
@@ -69,6 +72,7 @@ pub(super) fn validate(
         issuing_key,
         ocsp_cert,
         ocsp_key,
+        allow_software_keys: raw.ca.allow_software_keys,
         idempotency_ttl: raw.api.idempotency_ttl.0,
         tokens: raw.tokens,
         selfservice,
@@ -196,15 +200,38 @@ fn check_country(country: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// The issuing and OCSP certificates and keys, in that order.
-fn ca_files(ca: &RawCa, resolve: impl Fn(PathBuf) -> PathBuf) -> Result<[PathBuf; 4], ConfigError> {
+/// The issuing and OCSP certificates, in that order.
+fn ca_certificates(
+    ca: &RawCa,
+    resolve: impl Fn(PathBuf) -> PathBuf,
+) -> Result<[PathBuf; 2], ConfigError> {
     let file = |key: &str, path: &PathBuf| existing_file(key, resolve(path.clone()));
     Ok([
         file("ca.issuing_cert", &ca.issuing_cert)?,
-        file("ca.issuing_key", &ca.issuing_key)?,
         file("ca.ocsp_cert", &ca.ocsp_cert)?,
-        file("ca.ocsp_key", &ca.ocsp_key)?,
     ])
+}
+
+/// A key setting (SPEC §11): a `pkcs11:` URI, checked and given its module,
+/// or a path to an existing PKCS#8 file.
+fn key_ref(
+    setting: &str,
+    value: &str,
+    ca: &RawCa,
+    resolve: impl Fn(PathBuf) -> PathBuf,
+) -> Result<KeyRef, ConfigError> {
+    if !(1..=64).contains(&ca.pkcs11_sessions) {
+        return Err(ConfigError::key(
+            "ca.pkcs11_sessions",
+            format!("{} is not between 1 and 64", ca.pkcs11_sessions),
+        ));
+    }
+    let module = ca.pkcs11_module.clone().map(&resolve);
+    match KeyRef::parse(value, module.as_deref(), ca.pkcs11_sessions) {
+        Ok(KeyRef::File(path)) => existing_file(setting, resolve(path)).map(KeyRef::File),
+        Ok(token) => Ok(token),
+        Err(message) => Err(ConfigError::key(setting, message)),
+    }
 }
 
 fn existing_file(key: &str, path: PathBuf) -> Result<PathBuf, ConfigError> {

@@ -161,7 +161,7 @@ impl Responder {
         issuing: &CaCertificate,
         store: &StoreReader,
     ) -> Result<Self, ResponderError> {
-        let key = CaKeyPair::load(&config.ocsp_cert, &config.ocsp_key)?;
+        let key = CaKeyPair::load(&config.ocsp_cert, "ca.ocsp_key", &config.ocsp_key)?;
         let signing = SigningLimits {
             threads: config.ocsp_signing_threads,
             queue: config.ocsp_signing_queue,

@@ -43,8 +43,10 @@ impl Fixture {
     fn with_signing(signing: SigningLimits) -> Self {
         let dir = tempfile::tempdir().unwrap();
         devkeys::generate(dir.path(), NOW).unwrap();
-        let load =
-            |cert, key| CaKeyPair::load(&dir.path().join(cert), &dir.path().join(key)).unwrap();
+        let load = |cert, key| {
+            let key = crate::signer::KeyRef::File(dir.path().join(key));
+            CaKeyPair::load(&dir.path().join(cert), "ca.ocsp_key", &key).unwrap()
+        };
         let issuing = load(devkeys::ISSUING_CERT, devkeys::ISSUING_KEY).cert;
         let key = load(devkeys::OCSP_CERT, devkeys::OCSP_KEY);
         let responder_key = key.cert.public_key_bits.clone();

@@ -396,7 +396,8 @@ mod tests {
         let rng = ring::rand::SystemRandom::new();
         let alg = &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING;
         let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
-        Signer::from_pkcs8_der(pkcs8.as_ref()).unwrap()
+        let key = crate::signer::FileKey::from_pkcs8_der(pkcs8.as_ref()).unwrap();
+        Signer::new("ca.issuing_key", Box::new(key))
     }
 
     #[test]
