@@ -7,6 +7,7 @@ use crate::domain::{Channel, Serial, Transition, TransitionError};
 use crate::issuance::certificate::BuildError;
 use crate::issuance::{CsrError, IdentityError};
 use crate::revocation::CrlError;
+use crate::signer::SignerError;
 use crate::store::StoreError;
 use crate::store::certificates::RegistrationError;
 
@@ -51,9 +52,12 @@ pub enum AuthorityError {
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error("signing: {0}")]
-    Crl(#[from] CrlError),
+    Crl(CrlError),
     #[error("signing: {0}")]
-    Build(#[from] BuildError),
+    Build(BuildError),
+    /// SPEC §11: a key that cannot sign now (token away); nothing changed.
+    #[error("the key {key} cannot sign now ({reason}); nothing was changed, retry later")]
+    SignerUnavailable { key: String, reason: String },
     #[error("cannot write the publish directory {dir}: {source}")]
     PublishDir { dir: String, source: std::io::Error },
     #[error("could not draw an unused serial")]
@@ -78,6 +82,8 @@ pub enum ErrorClass {
     Conflict,
     /// Our fault: nothing the caller can change.
     Internal,
+    /// A CA key cannot sign now; the same request may succeed later.
+    SignerUnavailable,
 }
 
 impl AuthorityError {
@@ -99,6 +105,34 @@ impl AuthorityError {
             | Self::SerialsExhausted
             | Self::Random
             | Self::Render { .. } => ErrorClass::Internal,
+            Self::SignerUnavailable { .. } => ErrorClass::SignerUnavailable,
+        }
+    }
+}
+
+impl From<SignerError> for AuthorityError {
+    fn from(e: SignerError) -> Self {
+        match e {
+            SignerError::Unavailable { key, reason } => Self::SignerUnavailable { key, reason },
+            other => Self::Crl(CrlError::Signing(other)),
+        }
+    }
+}
+
+impl From<CrlError> for AuthorityError {
+    fn from(e: CrlError) -> Self {
+        match e {
+            CrlError::Signing(e) => e.into(),
+            other => Self::Crl(other),
+        }
+    }
+}
+
+impl From<BuildError> for AuthorityError {
+    fn from(e: BuildError) -> Self {
+        match e {
+            BuildError::Signer(e) => e.into(),
+            other => Self::Build(other),
         }
     }
 }

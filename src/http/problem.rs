@@ -46,6 +46,8 @@ pub enum Problem {
     Internal,
     /// Too busy to answer within the request timeout (503).
     Unavailable,
+    /// A CA key cannot sign now, e.g. its token is away (503, SPEC §11).
+    SignerUnavailable,
 }
 
 impl Problem {
@@ -62,7 +64,7 @@ impl Problem {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::SignerUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -82,6 +84,7 @@ impl Problem {
             Self::IdempotencyKeyReused => "idempotency-key-reused",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
+            Self::SignerUnavailable => "signer-unavailable",
         }
     }
 
@@ -100,6 +103,7 @@ impl Problem {
             Self::IdempotencyKeyReused => "Idempotency key reused with another request",
             Self::Internal => "Internal error",
             Self::Unavailable => "Service busy",
+            Self::SignerUnavailable => "A CA key cannot sign now",
         }
     }
 }
@@ -196,6 +200,10 @@ impl From<AuthorityError> for ApiError {
             ErrorClass::NotFound => Self::not_found(e.to_string()),
             ErrorClass::Conflict => Self::new(Problem::Conflict, e.to_string()),
             ErrorClass::Internal => Self::internal(&e),
+            ErrorClass::SignerUnavailable => {
+                tracing::warn!(error = %e, "signer unavailable");
+                Self::new(Problem::SignerUnavailable, e.to_string())
+            }
         }
     }
 }
@@ -214,6 +222,12 @@ impl IntoResponse for ApiError {
             Problem::InvalidToken => Some(r#"Bearer realm="eidca", error="invalid_token""#),
             _ => None,
         };
+        if self.problem == Problem::SignerUnavailable {
+            // A token usually comes back within seconds (SPEC §11).
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
         if let Some(challenge) = challenge {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

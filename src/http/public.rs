@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -89,9 +89,32 @@ async fn issuing_ca(State(app): State<Arc<App>>) -> Response {
         .into_response()
 }
 
-/// `GET /healthz`: the process answers.
-async fn healthz() -> &'static str {
-    "ok\n"
+/// `GET /healthz`: 200 `ok` while every CA key can sign; 503 naming each
+/// key that cannot (SPEC §11), in plain text for monitors and operators.
+async fn healthz(State(app): State<Arc<App>>) -> Response {
+    let probe = Arc::clone(&app);
+    let failures = tokio::task::spawn_blocking(move || {
+        [&probe.authority.issuing_ca().signer, probe.ocsp.key()]
+            .into_iter()
+            .filter_map(|signer| {
+                signer
+                    .health()
+                    .err()
+                    .map(|why| format!("{}: {why}\n", signer.setting()))
+            })
+            .collect::<String>()
+    })
+    .await;
+    let (status, body) = match failures {
+        Ok(failures) if failures.is_empty() => (StatusCode::OK, "ok\n".to_owned()),
+        Ok(failures) => (StatusCode::SERVICE_UNAVAILABLE, failures),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("health probe failed: {e}\n"),
+        ),
+    };
+    let plain = HeaderValue::from_static("text/plain; charset=utf-8");
+    (status, [(header::CONTENT_TYPE, plain)], body).into_response()
 }
 
 #[cfg(test)]

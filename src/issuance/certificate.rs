@@ -22,6 +22,7 @@ use crate::ca::CaKeyPair;
 use crate::domain::Serial;
 use crate::issuance::profile::{ExtendedKeyUsage, KeyUsageBit, Profile};
 use crate::revocation::encode::distribution_point;
+use crate::signer::{RcgenKey, SignerError};
 
 /// The public URLs written into every certificate (SPEC §8).
 #[derive(Debug, Clone)]
@@ -61,6 +62,8 @@ pub enum BuildError {
     NotPrintable { field: &'static str, value: String },
     #[error("the issuing CA certificate expired at {0}; it cannot issue")]
     CaExpired(OffsetDateTime),
+    #[error(transparent)]
+    Signer(#[from] SignerError),
 }
 
 /// The subscriber's public key as rcgen wants it: the algorithm comes from
@@ -128,11 +131,15 @@ pub fn build_certificate(
     params.key_identifier_method = KeyIdMethod::PreSpecified(ski.as_ref().to_vec());
     params.custom_extensions = custom_extensions(profile, urls).map_err(|e| enc(&e))?;
 
-    let issuer = Issuer::from_ca_cert_der(&ca.cert.der.as_slice().into(), &ca.signer)
-        .map_err(|e| enc(&e))?;
+    let key = RcgenKey::new(&ca.signer);
+    let issuer =
+        Issuer::from_ca_cert_der(&ca.cert.der.as_slice().into(), &key).map_err(|e| enc(&e))?;
     let cert = params
         .signed_by(&SubjectKey { csr }, &issuer)
-        .map_err(|e| enc(&e))?;
+        .map_err(|e| match key.take_failure() {
+            Some(failure) => BuildError::Signer(failure),
+            None => enc(&e),
+        })?;
     Ok(IssuedCertificate {
         der: cert.der().to_vec(),
         not_before,

@@ -30,11 +30,12 @@ use super::commits::CommitMarker;
 use super::lookup::StatusReader;
 use super::metrics::Metrics;
 use super::request::{self, CertId, IssuerHashes, Nonce, OcspRequest, RequestError};
-use super::response::{ResponseSigner, ResponseStatus, SingleAnswer};
+use super::response::{ResponseSigner, ResponseStatus, SignError, SingleAnswer};
 use super::signing::{Lane, SigningLimits, SigningPool};
 use super::status::{self, SingleStatus, still_fresh};
 use crate::ca::{CaCertificate, CaError, CaKeyPair};
 use crate::config::Config;
+use crate::signer::SignerError;
 use crate::store::certificates::StatusVersion;
 use crate::store::{StoreError, StoreReader};
 
@@ -107,6 +108,9 @@ enum Signing {
         /// The request's DER, to remember decoded once its answer is
         /// cached (`None`: remembered already).
         remember: Option<Box<[u8]>>,
+        /// A cached response of the same status version, past half its
+        /// validity but not past nextUpdate: served if no key can sign.
+        fallback: Option<CacheEntry>,
     },
     /// `unknown` for one CertID without nonce, never issued: signed for
     /// this request alone, never kept.
@@ -202,6 +206,11 @@ impl Responder {
         })
     }
 
+    /// The key that signs the responses (`ca.ocsp_key`).
+    pub fn key(&self) -> &crate::signer::Signer {
+        self.signer.key()
+    }
+
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }
@@ -293,7 +302,15 @@ impl Responder {
                 stored,
                 marker,
                 remember,
-            } => self.sign_for_cache(known, stored, marker, remember, now),
+                fallback,
+            } => {
+                let signed = self.sign_for_cache(known, stored, marker, remember, now);
+                match (signed, fallback) {
+                    // A key that cannot sign: the answer in hand still holds.
+                    (Err(ResponseStatus::TryLater), Some(entry)) => Ok(self.hit(&entry)),
+                    (signed, _) => signed,
+                }
+            }
             Signing::Unknown(known) => self.sign_unknown(&known.cert_id, now),
             Signing::PerRequest(request) => {
                 self.answer_fresh(&request.cert_ids, request.nonce.as_ref(), now)
@@ -340,7 +357,8 @@ impl Responder {
         let marker = self.statuses.commit_marker();
         let max_age = self.max_age;
         let fresh = |e: &CacheEntry| still_fresh(e.response.this_update, max_age, now);
-        let cached = self.cache.get(&known.key).filter(fresh);
+        let held = self.cache.get(&known.key);
+        let cached = held.clone().filter(fresh);
         if let Some(entry) = cached
             .as_ref()
             .filter(|e| marker.is_some() && e.confirmed_at == marker)
@@ -362,11 +380,14 @@ impl Responder {
             self.remember(remember, known);
             return Ok(Step::Answered(self.hit(&entry)));
         }
+        let fallback =
+            held.filter(|e| e.version == Some(stored.version) && now < e.response.next_update);
         Ok(Step::Sign(Signing::ForCache {
             known,
             stored,
             marker,
             remember,
+            fallback,
         }))
     }
 
@@ -520,9 +541,16 @@ impl Responder {
         let der = self
             .signer
             .sign(answers, nonce, this_update, next_update)
-            .map_err(|e| {
-                tracing::error!(error = %e, "OCSP response signing failed");
-                ResponseStatus::InternalError
+            .map_err(|e| match e {
+                // SPEC §11: the key is away; the client retries.
+                SignError::Signing(SignerError::Unavailable { .. }) => {
+                    tracing::warn!(error = %e, "OCSP response not signed");
+                    ResponseStatus::TryLater
+                }
+                e => {
+                    tracing::error!(error = %e, "OCSP response signing failed");
+                    ResponseStatus::InternalError
+                }
             })?;
         self.metrics.signed(started.elapsed());
         Ok((der, (this_update, next_update)))

@@ -110,6 +110,11 @@ impl ResponseSigner {
         }
     }
 
+    /// The responder's key.
+    pub fn key(&self) -> &crate::signer::Signer {
+        &self.key.signer
+    }
+
     /// The responder certificate's notAfter: a response must not outlive it.
     pub fn certificate_not_after(&self) -> OffsetDateTime {
         self.key.cert.not_after

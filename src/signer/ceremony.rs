@@ -173,9 +173,14 @@ fn generate_in_token(token: &TokenRef, algorithm: KeyAlgorithm) -> Result<(), Ce
 pub fn csr(key: &Signer, subject: &str) -> Result<String, CeremonyError> {
     let mut params = CertificateParams::default();
     params.distinguished_name = distinguished_name(subject)?;
-    let request = params
-        .serialize_request(key)
-        .map_err(|e| CeremonyError::Refused(format!("cannot sign the request: {e}")))?;
+    let rcgen_key = super::RcgenKey::new(key);
+    let request =
+        params
+            .serialize_request(&rcgen_key)
+            .map_err(|e| match rcgen_key.take_failure() {
+                Some(failure) => CeremonyError::Signer(failure),
+                None => CeremonyError::Refused(format!("cannot sign the request: {e}")),
+            })?;
     request
         .pem()
         .map_err(|e| CeremonyError::Refused(format!("cannot encode the request: {e}")))

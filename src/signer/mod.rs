@@ -134,7 +134,13 @@ pub struct Signer {
     /// The setting that names the key (`ca.issuing_key`, …): errors and
     /// `/healthz` name it.
     setting: String,
+    /// The last [`Signer::health`] probe: when, and why it failed.
+    probed: std::sync::Mutex<Option<(std::time::Instant, Option<String>)>>,
 }
+
+/// How long a health probe's verdict stands: `/healthz` polled by many
+/// monitors costs at most one signature a second per key.
+const PROBE_STANDS: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl fmt::Debug for Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -161,6 +167,7 @@ impl Signer {
         Self {
             key,
             setting: setting.to_owned(),
+            probed: std::sync::Mutex::new(None),
         }
     }
 
@@ -183,9 +190,26 @@ impl Signer {
             })
     }
 
-    /// Whether the key can sign now: one signature over a fixed message.
-    pub fn probe(&self) -> Result<(), SignerError> {
-        self.sign(b"eidca signer probe").map(drop)
+    /// Whether the key can sign now: one signature over a fixed message,
+    /// at most once per second; `Err` says why not.
+    pub fn health(&self) -> Result<(), String> {
+        let mut probed = self
+            .probed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        let verdict = match &*probed {
+            Some((at, verdict)) if now.duration_since(*at) < PROBE_STANDS => verdict.clone(),
+            _ => {
+                let verdict = self
+                    .sign(b"eidca health probe")
+                    .err()
+                    .map(|e| e.to_string());
+                *probed = Some((now, verdict.clone()));
+                verdict
+            }
+        };
+        verdict.map_or(Ok(()), Err)
     }
 
     /// DER of the signature AlgorithmIdentifier this key produces.
@@ -231,6 +255,47 @@ impl rcgen::PublicKeyData for Signer {
 
 impl rcgen::SigningKey for Signer {
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
-        Signer::sign(self, msg).map_err(|_| rcgen::Error::RingUnspecified)
+        Signer::sign(self, msg).map_err(|_| rcgen::Error::RemoteKeyError)
+    }
+}
+
+/// The signer as rcgen's `SigningKey`, keeping why a signature failed
+/// (rcgen's own error has no room for it), so that a token that is away
+/// is reported as such and not as an encoding error.
+pub struct RcgenKey<'a> {
+    signer: &'a Signer,
+    failure: std::cell::RefCell<Option<SignerError>>,
+}
+
+impl<'a> RcgenKey<'a> {
+    pub fn new(signer: &'a Signer) -> Self {
+        Self {
+            signer,
+            failure: std::cell::RefCell::new(None),
+        }
+    }
+
+    /// Why the last signature failed, if it did.
+    pub fn take_failure(&self) -> Option<SignerError> {
+        self.failure.borrow_mut().take()
+    }
+}
+
+impl rcgen::PublicKeyData for RcgenKey<'_> {
+    fn der_bytes(&self) -> &[u8] {
+        self.signer.public_key_bits()
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        rcgen::PublicKeyData::algorithm(self.signer)
+    }
+}
+
+impl rcgen::SigningKey for RcgenKey<'_> {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        self.signer.sign(msg).map_err(|e| {
+            *self.failure.borrow_mut() = Some(e);
+            rcgen::Error::RemoteKeyError
+        })
     }
 }

@@ -61,6 +61,14 @@ fn initialize(context: &Pkcs11) -> Result<(), String> {
     }
 }
 
+/// C_Finalize and C_Initialize again, so that the module looks for its
+/// tokens afresh.
+fn reinitialize(context: &Pkcs11) -> Result<(), String> {
+    // An error here means the module was not initialised: nothing to undo.
+    let _ = context.clone().finalize();
+    initialize(context)
+}
+
 /// The slot that holds the token labelled `label`, looked up afresh each
 /// time (a token that was removed and put back may sit in another slot).
 pub(super) fn find_slot(context: &Pkcs11, label: &str) -> Result<Slot, String> {
@@ -198,7 +206,17 @@ impl TokenKey {
 
     fn open_session(&self) -> Result<Pooled, String> {
         let token = &self.uri.token;
-        let slot = find_slot(&self.context, token)?;
+        let slot = match find_slot(&self.context, token) {
+            Ok(slot) => slot,
+            Err(_) => {
+                // Many modules list their tokens once, at C_Initialize
+                // (SoftHSM does): a token that went away and came back is
+                // seen only after the module starts over. Sessions of other
+                // keys on this module fail once and are reopened.
+                reinitialize(&self.context)?;
+                find_slot(&self.context, token)?
+            }
+        };
         let session = match self.context.open_ro_session(slot) {
             Err(CkError::Pkcs11(RvError::CryptokiNotInitialized, _)) => {
                 // A module that lost its state (network HSMs after idling).
