@@ -280,45 +280,18 @@ fn serials_are_unique_positive_and_at_least_64_bits() {
     }
 }
 
-/// The signer loads RSA (2048–4096) and P-384 CA keys from PKCS#8 and signs
-/// certificates OpenSSL accepts.
+/// The signer loads RSA (2048–4096) and P-384 CA keys (from PKCS#8 files,
+/// or generated in the token on the token pass) and signs certificates
+/// OpenSSL accepts.
 #[test]
 fn rsa_and_p384_issuing_ca_keys_sign_valid_certificates() {
-    for (name, genpkey) in [
-        (
-            "rsa2048",
-            vec!["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
-        ),
-        (
-            "rsa4096",
-            vec!["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:4096"],
-        ),
-        (
-            "p384",
-            vec!["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"],
-        ),
-    ] {
+    for name in ["rsa-2048", "rsa-4096", "ec-p384"] {
         let ca = TestCa::new();
         let keys = ca.path().join("keys");
-        let key = keys.join("issuing-ca.key");
         let cert = keys.join("issuing-ca.crt");
-        let csr = keys.join("issuing-ca.csr");
         let ext = keys.join("ext.cnf");
         std::fs::write(&ext, "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n").unwrap();
-        let mut args = vec!["genpkey"];
-        args.extend(genpkey.iter().copied());
-        args.extend(["-out", key.to_str().unwrap()]);
-        openssl_ok(&args);
-        openssl_ok(&[
-            "req",
-            "-new",
-            "-key",
-            key.to_str().unwrap(),
-            "-subj",
-            "/C=TW/O=eidca test/CN=Test Issuing CA",
-            "-out",
-            csr.to_str().unwrap(),
-        ]);
+        let csr = ca.new_issuing_key(name);
         openssl_ok(&[
             "x509",
             "-req",

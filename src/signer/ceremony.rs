@@ -16,7 +16,7 @@ use ring::signature::{
     ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair,
 };
 
-use super::token::{P256_PARAMS, P384_PARAMS, find_slot, login, module, read_pin};
+use super::token::{P256_PARAMS, P384_PARAMS, locate, login, module, read_pin};
 use super::{KeyAlgorithm, KeyRef, Signer, TokenRef};
 
 /// Why a ceremony step failed; nothing was created.
@@ -100,7 +100,7 @@ fn generate_in_token(token: &TokenRef, algorithm: KeyAlgorithm) -> Result<(), Ce
     })?;
     let context = module(&token.module).map_err(fail)?;
     let pin = read_pin(uri).map_err(fail)?;
-    let slot = find_slot(&context, &uri.token).map_err(fail)?;
+    let slot = locate(&context, &uri.token).map_err(fail)?;
     let session = context
         .open_rw_session(slot)
         .map_err(|e| fail(format!("cannot open a read-write session: {e}")))?;

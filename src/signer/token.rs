@@ -61,6 +61,18 @@ fn initialize(context: &Pkcs11) -> Result<(), String> {
     }
 }
 
+/// The slot of the token labelled `label`. Many modules list their tokens
+/// once, at C_Initialize, and SoftHSM also drops a token it found being
+/// written by another process: a token missing now is looked for again
+/// after the module starts over. Sessions of other keys on this module then
+/// fail once and are reopened.
+pub(super) fn locate(context: &Pkcs11, label: &str) -> Result<Slot, String> {
+    find_slot(context, label).or_else(|_| {
+        reinitialize(context)?;
+        find_slot(context, label)
+    })
+}
+
 /// C_Finalize and C_Initialize again, so that the module looks for its
 /// tokens afresh.
 fn reinitialize(context: &Pkcs11) -> Result<(), String> {
@@ -71,15 +83,22 @@ fn reinitialize(context: &Pkcs11) -> Result<(), String> {
 
 /// The slot that holds the token labelled `label`, looked up afresh each
 /// time (a token that was removed and put back may sit in another slot).
-pub(super) fn find_slot(context: &Pkcs11, label: &str) -> Result<Slot, String> {
-    let slots = context
-        .get_slots_with_token()
-        .map_err(|e| format!("cannot list the module's slots: {e}"))?;
-    for slot in slots {
-        if let Ok(info) = context.get_token_info(slot)
-            && info.label().trim_end() == label
-        {
-            return Ok(slot);
+/// A token that another process is writing to can be missing for a moment
+/// (SoftHSM rewrites its files), so a miss is looked at again twice.
+fn find_slot(context: &Pkcs11, label: &str) -> Result<Slot, String> {
+    for attempt in 0..3 {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let slots = context
+            .get_slots_with_token()
+            .map_err(|e| format!("cannot list the module's slots: {e}"))?;
+        for slot in slots {
+            if let Ok(info) = context.get_token_info(slot)
+                && info.label().trim_end() == label
+            {
+                return Ok(slot);
+            }
         }
     }
     Err(format!("no token labelled `{label}` is present"))
@@ -206,17 +225,7 @@ impl TokenKey {
 
     fn open_session(&self) -> Result<Pooled, String> {
         let token = &self.uri.token;
-        let slot = match find_slot(&self.context, token) {
-            Ok(slot) => slot,
-            Err(_) => {
-                // Many modules list their tokens once, at C_Initialize
-                // (SoftHSM does): a token that went away and came back is
-                // seen only after the module starts over. Sessions of other
-                // keys on this module fail once and are reopened.
-                reinitialize(&self.context)?;
-                find_slot(&self.context, token)?
-            }
-        };
+        let slot = locate(&self.context, token)?;
         let session = match self.context.open_ro_session(slot) {
             Err(CkError::Pkcs11(RvError::CryptokiNotInitialized, _)) => {
                 // A module that lost its state (network HSMs after idling).

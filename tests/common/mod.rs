@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod crl;
+pub mod hsm;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -38,15 +39,77 @@ impl TestCa {
     /// `organization` (anything but the development one passes production checks).
     pub fn for_organization(organization: &str, edit: impl FnOnce(String) -> String) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        eidca::devkeys::generate_for(
-            &dir.path().join("keys"),
-            organization,
-            time::OffsetDateTime::now_utc(),
-        )
-        .expect("dev keys");
-        let config = DEV_CONFIG.replace("../keys-dev/", "keys/");
+        let mut config = DEV_CONFIG.replace("../keys-dev/", "keys/");
+        if hsm::token_keys() {
+            config = keys_in_token(dir.path(), organization, config);
+        } else {
+            eidca::devkeys::generate_for(
+                &dir.path().join("keys"),
+                organization,
+                time::OffsetDateTime::now_utc(),
+            )
+            .expect("dev keys");
+        }
         std::fs::write(dir.path().join("eidca.toml"), edit(config)).expect("write config");
         TestCa { dir }
+    }
+
+    /// Whether this CA's issuing and OCSP keys are in a token.
+    pub fn keys_in_token(&self) -> bool {
+        hsm::token_keys()
+    }
+
+    /// Gives the issuing CA a new key of `algorithm` (`eidca keys generate`
+    /// names), where this CA keeps its keys (a file, or the token), and
+    /// returns a CSR for it; the caller has the root certify it into
+    /// `keys/issuing-ca.crt`.
+    pub fn new_issuing_key(&self, algorithm: &str) -> PathBuf {
+        let keys = self.path().join("keys");
+        let csr = keys.join("issuing-ca.csr");
+        let subject = "C=TW,O=eidca test,CN=Test Issuing CA";
+        if hsm::token_keys() {
+            let uri = hsm::process_token().uri(&format!("issuing-{}", unique()));
+            eidca_ok(&["keys", "generate", "--key", &uri, "--algorithm", algorithm]);
+            std::fs::write(
+                &csr,
+                eidca_ok(&["keys", "csr", "--key", &uri, "--subject", subject]),
+            )
+            .expect("csr");
+            let config = std::fs::read_to_string(self.config_path()).expect("config");
+            let config = replace_key_line(&config, "issuing_key", &uri);
+            std::fs::write(self.config_path(), config).expect("config");
+        } else {
+            let key = keys.join("issuing-ca.key");
+            let genpkey: &[&str] = match algorithm {
+                "ec-p256" => &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+                "ec-p384" => &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"],
+                rsa => &[
+                    "-algorithm",
+                    "RSA",
+                    "-pkeyopt",
+                    match rsa {
+                        "rsa-2048" => "rsa_keygen_bits:2048",
+                        "rsa-3072" => "rsa_keygen_bits:3072",
+                        _ => "rsa_keygen_bits:4096",
+                    },
+                ],
+            };
+            let mut args = vec!["genpkey"];
+            args.extend(genpkey);
+            args.extend(["-out", utf8(&key)]);
+            openssl_ok(&args);
+            openssl_ok(&[
+                "req",
+                "-new",
+                "-key",
+                utf8(&key),
+                "-subj",
+                "/C=TW/O=eidca test/CN=Test Issuing CA",
+                "-out",
+                utf8(&csr),
+            ]);
+        }
+        csr
     }
 
     pub fn path(&self) -> &Path {
@@ -248,6 +311,71 @@ pub fn http_client_builder(timeout: Duration) -> reqwest::blocking::ClientBuilde
 
 fn utf8(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
+}
+
+/// A name no other CA of any test process uses.
+fn unique() -> String {
+    format!("{}-{}", std::process::id(), rand_suffix())
+}
+
+/// `eidca <args>` without a CA (key ceremony commands); asserts success.
+pub fn eidca_ok(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_eidca"))
+        .args(args)
+        .output()
+        .expect("run eidca");
+    assert!(
+        out.status.success(),
+        "eidca {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+/// The config with `ca.<key> = "<value>"`.
+fn replace_key_line(config: &str, key: &str, value: &str) -> String {
+    config
+        .lines()
+        .map(|line| {
+            if line.starts_with(&format!("{key} = ")) {
+                format!("{key} = \"{value}\"")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+/// Keys generated in this process's token, their certificates made by a
+/// fresh development root (`eidca dev-keys --issuing-key --ocsp-key`), and
+/// the config pointing at them.
+fn keys_in_token(dir: &Path, organization: &str, config: String) -> String {
+    let token = hsm::process_token();
+    let name = unique();
+    let issuing = token.uri(&format!("issuing-{name}"));
+    let ocsp = token.uri(&format!("ocsp-{name}"));
+    for uri in [&issuing, &ocsp] {
+        eidca_ok(&["keys", "generate", "--key", uri, "--algorithm", "ec-p256"]);
+    }
+    let keys = dir.join("keys");
+    let existing = [&issuing, &ocsp].map(|uri| {
+        let key = eidca::signer::KeyRef::parse(uri, None, 1).expect("uri");
+        eidca::signer::Signer::open("test", &key).expect("token key")
+    });
+    eidca::devkeys::generate_with(
+        &keys,
+        organization,
+        time::OffsetDateTime::now_utc(),
+        eidca::devkeys::ExistingKeys {
+            issuing: Some(&existing[0]),
+            ocsp: Some(&existing[1]),
+        },
+    )
+    .expect("dev keys for token keys");
+    let config = replace_key_line(&config, "issuing_key", &issuing);
+    replace_key_line(&config, "ocsp_key", &ocsp)
 }
 
 fn rand_suffix() -> u64 {
