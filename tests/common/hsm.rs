@@ -15,7 +15,8 @@ use std::sync::OnceLock;
 
 /// Debian's SoftHSM2 module.
 pub const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
-pub const PIN: &str = "1234";
+/// Distinctive, so that a test can look for it in logs and messages.
+pub const PIN: &str = "73916482";
 const SO_PIN: &str = "12345678";
 
 /// A token in a configuration directory.

@@ -22,6 +22,8 @@ const DEV_CONFIG: &str = include_str!("../../ca-config/eidca.toml");
 /// A CA in a temporary directory: `keys/` (a new dev hierarchy), `eidca.toml`, `data/`.
 pub struct TestCa {
     pub dir: tempfile::TempDir,
+    /// Environment of every eidca this CA runs (a token's SOFTHSM2_CONF).
+    env: Vec<(String, String)>,
 }
 
 impl TestCa {
@@ -51,7 +53,50 @@ impl TestCa {
             .expect("dev keys");
         }
         std::fs::write(dir.path().join("eidca.toml"), edit(config)).expect("write config");
-        TestCa { dir }
+        TestCa {
+            dir,
+            env: Vec::new(),
+        }
+    }
+
+    /// A CA whose issuing and OCSP keys are generated in `token` by `eidca
+    /// keys generate` and certified by `eidca dev-keys`; every eidca it runs
+    /// gets the token's SOFTHSM2_CONF. `edit` gets the config text.
+    pub fn on_token(token: &hsm::SoftHsm, edit: impl FnOnce(String) -> String) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (issuing, ocsp) = (token.uri("issuing"), token.uri("ocsp"));
+        for uri in [&issuing, &ocsp] {
+            let out = token
+                .tool(env!("CARGO_BIN_EXE_eidca"))
+                .args(["keys", "generate", "--key", uri, "--algorithm", "ec-p256"])
+                .output()
+                .expect("eidca keys generate");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let keys = dir.path().join("keys");
+        let out = token
+            .tool(env!("CARGO_BIN_EXE_eidca"))
+            .args(["dev-keys", "--out", utf8(&keys)])
+            .args(["--issuing-key", &issuing, "--ocsp-key", &ocsp])
+            .output()
+            .expect("eidca dev-keys");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let config = DEV_CONFIG.replace("../keys-dev/", "keys/");
+        let config = replace_key_line(&config, "issuing_key", &issuing);
+        let config = replace_key_line(&config, "ocsp_key", &ocsp);
+        std::fs::write(dir.path().join("eidca.toml"), edit(config)).expect("write config");
+        TestCa {
+            dir,
+            env: vec![("SOFTHSM2_CONF".into(), utf8(&token.conf).into())],
+        }
     }
 
     /// Whether this CA's issuing and OCSP keys are in a token.
@@ -146,6 +191,7 @@ impl TestCa {
         cmd.env_remove("EIDCA_CONFIG")
             .env_remove("EIDCA_DATA_DIR")
             .env_remove("EIDCA_LISTEN");
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
     }
 
@@ -333,7 +379,7 @@ pub fn eidca_ok(args: &[&str]) -> String {
 }
 
 /// The config with `ca.<key> = "<value>"`.
-fn replace_key_line(config: &str, key: &str, value: &str) -> String {
+pub fn replace_key_line(config: &str, key: &str, value: &str) -> String {
     config
         .lines()
         .map(|line| {
