@@ -247,7 +247,7 @@ fn every_start_up_failure_of_a_token_key_names_its_setting() {
         ),
         (
             "no module at all",
-            "ca.ocsp_key",
+            "ca.issuing_key",
             Box::new(|c| c.replace(&format!("?module-path={MODULE}&"), "?")),
             "ca.pkcs11_module is not set",
         ),
