@@ -84,17 +84,17 @@ pub fn check(config: &Config) -> Result<(), ProductionRefusal> {
     if config.mode == Mode::Development {
         return Ok(());
     }
-    for (key, path) in [
-        ("ca.issuing_cert", &config.issuing_cert),
-        ("ca.ocsp_cert", &config.ocsp_cert),
-    ] {
-        refuse_development_certificate(key, path)?;
-    }
     for (key, reference) in [
         ("ca.issuing_key", &config.issuing_key),
         ("ca.ocsp_key", &config.ocsp_key),
     ] {
         refuse_key(key, reference, config.allow_software_keys)?;
+    }
+    for (key, path) in [
+        ("ca.issuing_cert", &config.issuing_cert),
+        ("ca.ocsp_cert", &config.ocsp_cert),
+    ] {
+        refuse_development_certificate(key, path)?;
     }
     refuse_readable_data_dir(config.store_path.parent())?;
     if let Some(token) = config

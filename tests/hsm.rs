@@ -317,3 +317,248 @@ fn issue_body(ca: &TestCa) -> Value {
         "csr": csr,
     })
 }
+
+/// The RA API of a server on token keys.
+struct Ra<'a> {
+    ca: &'a TestCa,
+    server: &'a common::Server,
+    client: reqwest::blocking::Client,
+}
+
+impl<'a> Ra<'a> {
+    fn new(ca: &'a TestCa, server: &'a common::Server) -> Self {
+        Ra {
+            ca,
+            server,
+            client: http_client(Duration::from_secs(30)),
+        }
+    }
+
+    fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(self.server.url(path))
+            .bearer_auth("dev-officer-token")
+            .json(body)
+            .send()
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.json().unwrap_or(Value::Null),
+        )
+    }
+
+    /// Issues on `card`; (status, record or problem).
+    fn issue(&self, card: &str) -> (u16, Value) {
+        let mut body = issue_body(self.ca);
+        body["card_number"] = json!(card);
+        self.post("/api/v1/certificates", &body)
+    }
+
+    fn health(&self) -> (u16, String) {
+        let response = self.client.get(self.server.url("/healthz")).send().unwrap();
+        (response.status().as_u16(), response.text().unwrap())
+    }
+
+    /// Polls `/healthz` until it answers `status` (a probe's verdict stands
+    /// one second).
+    fn await_health(&self, status: u16) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let (got, text) = self.health();
+            if got == status {
+                return text;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "healthz stayed {got}: {text}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// `openssl ocsp` with a nonce for `serial`: its stdout and stderr.
+    fn ocsp(&self, serial: &str) -> String {
+        let serial = format!("0x{serial}");
+        let url = self.server.url("/ocsp");
+        let out = openssl(&[
+            "ocsp",
+            "-issuer",
+            self.ca.issuing_cert().to_str().unwrap(),
+            "-serial",
+            &serial,
+            "-url",
+            &url,
+            "-CAfile",
+            self.ca.root_cert().to_str().unwrap(),
+        ]);
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out))
+    }
+
+    /// A GET without nonce for `serial`: the DER answer.
+    fn ocsp_get(&self, serial: &str) -> Vec<u8> {
+        use base64::Engine;
+        let request = self.ca.path().join(format!("get-{serial}.der"));
+        let serial = format!("0x{serial}");
+        openssl_ok(&[
+            "ocsp",
+            "-issuer",
+            self.ca.issuing_cert().to_str().unwrap(),
+            "-serial",
+            &serial,
+            "-no_nonce",
+            "-reqout",
+            request.to_str().unwrap(),
+        ]);
+        let der = base64::engine::general_purpose::STANDARD.encode(std::fs::read(request).unwrap());
+        let url = self.server.url(&format!("/ocsp/{der}"));
+        self.client
+            .get(url)
+            .send()
+            .unwrap()
+            .bytes()
+            .unwrap()
+            .to_vec()
+    }
+
+    fn count(&self, table: &str) -> i64 {
+        let conn = rusqlite::Connection::open(self.ca.store_path()).unwrap();
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+}
+
+/// DER OCSPResponse { responseStatus tryLater } (RFC 6960 §4.2.1).
+const TRY_LATER: &[u8] = &[0x30, 0x03, 0x0a, 0x01, 0x03];
+
+#[test]
+fn while_the_token_is_away_nothing_that_needs_a_signature_changes_and_it_heals_by_itself() {
+    let token = SoftHsm::new("faults");
+    let ca = TestCa::on_token(&token, |c| c);
+    let server = ca.serve(&[]);
+    let ra = Ra::new(&ca, &server);
+    let (status, first) = ra.issue("TP03000001");
+    assert_eq!(status, 201, "{first}");
+    let (status, second) = ra.issue("TP03000002");
+    assert_eq!(status, 201, "{second}");
+    let serial = |r: &Value| r["serial"].as_str().unwrap().to_owned();
+    let (first, second) = (serial(&first), serial(&second));
+    let cached = ra.ocsp_get(&second);
+    assert_ne!(cached, TRY_LATER);
+    let (status, crl) = ra.post("/api/v1/crls", &json!({"kind": "full"}));
+    assert_eq!(status, 201, "{crl}");
+
+    // The token goes away: SoftHSM finds no token in an empty directory.
+    let away = token.tokens.with_extension("away");
+    std::fs::rename(&token.tokens, &away).unwrap();
+    std::fs::create_dir(&token.tokens).unwrap();
+    let health = ra.await_health(503);
+    assert!(
+        health.contains("ca.issuing_key") && health.contains("ca.ocsp_key"),
+        "{health}"
+    );
+
+    let (certificates, crls) = (ra.count("certificates"), ra.count("crls"));
+    let (status, problem) = ra.issue("TP03000003");
+    assert_eq!(status, 503, "{problem}");
+    assert_eq!(problem["type"], "urn:eidca:problem:signer-unavailable");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("ca.issuing_key"),
+        "{problem}"
+    );
+    let (status, problem) = ra.post("/api/v1/crls", &json!({"kind": "full"}));
+    assert_eq!(status, 503, "{problem}");
+    assert_eq!(problem["type"], "urn:eidca:problem:signer-unavailable");
+    assert_eq!(
+        (ra.count("certificates"), ra.count("crls")),
+        (certificates, crls)
+    );
+
+    // A status change needs no signature: it commits.
+    let (status, record) = ra.post(
+        &format!("/api/v1/certificates/{first}/suspend"),
+        &json!({"note": "card mislaid"}),
+    );
+    assert_eq!(status, 200, "{record}");
+    // OCSP: a new signature is tryLater; the cached answer still holds.
+    assert!(ra.ocsp(&first).contains("trylater"), "{}", ra.ocsp(&first));
+    assert_eq!(ra.ocsp_get(&second), cached);
+
+    // The token comes back: everything works again, without a restart.
+    std::fs::remove_dir(&token.tokens).unwrap();
+    std::fs::rename(&away, &token.tokens).unwrap();
+    assert_eq!(ra.await_health(200), "ok\n");
+    let (status, record) = ra.issue("TP03000003");
+    assert_eq!(status, 201, "{record}");
+    let (status, crl) = ra.post("/api/v1/crls", &json!({"kind": "full"}));
+    assert_eq!(status, 201, "{crl}");
+    let answer = ra.ocsp(&first);
+    assert!(
+        answer.contains("Response verify OK")
+            && answer.contains("revoked")
+            && answer.contains("certificateHold"),
+        "{answer}"
+    );
+}
+
+#[test]
+fn eight_issuers_and_eight_nonce_ocsp_clients_at_once_on_token_keys() {
+    let token = SoftHsm::new("load");
+    let ca = TestCa::on_token(&token, |c| c);
+    let server = ca.serve(&[]);
+    let ra = Ra::new(&ca, &server);
+    let (status, record) = ra.issue("TP03000001");
+    assert_eq!(status, 201, "{record}");
+    let serial = record["serial"].as_str().unwrap().to_owned();
+    let issued = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for client in 0..8 {
+            let (ra, issued) = (&ra, &issued);
+            scope.spawn(move || {
+                for n in 0..5 {
+                    let (status, record) = ra.issue(&format!("TP0{client}00000{n}"));
+                    assert_eq!(status, 201, "{record}");
+                    let pem = record["certificate"].as_str().unwrap().to_owned();
+                    issued.lock().unwrap().push(pem);
+                }
+            });
+        }
+        for _ in 0..8 {
+            let (ra, serial) = (&ra, &serial);
+            scope.spawn(move || {
+                for _ in 0..5 {
+                    let answer = ra.ocsp(serial);
+                    assert!(answer.contains("Response verify OK"), "{answer}");
+                    assert!(answer.contains(": good"), "{answer}");
+                }
+            });
+        }
+    });
+    let issued = issued.into_inner().unwrap();
+    assert_eq!(issued.len(), 40);
+    for (n, pem) in issued.iter().enumerate() {
+        let file = ca.path().join(format!("concurrent-{n}.pem"));
+        std::fs::write(&file, pem).unwrap();
+        let out = ca.openssl_verify(&[], &file);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn production_mode_refuses_a_pin_value() {
+    let token = SoftHsm::new("production");
+    let ca = TestCa::on_token(&token, |c| {
+        c.replace("mode = \"development\"", "mode = \"production\"")
+    });
+    let pin_source = format!("pin-source=file:{}", token.pin_file.display());
+    let message = start_failure(&ca, &|c| {
+        c.replacen(&pin_source, &format!("pin-value={PIN}"), 1)
+    });
+    assert!(
+        message.contains("ca.issuing_key") && message.contains("pin-value"),
+        "{message}"
+    );
+}
