@@ -15,6 +15,8 @@ mod publish;
 mod record;
 pub mod self_service;
 mod status;
+#[cfg(test)]
+mod tests;
 
 use std::sync::{Arc, OnceLock};
 
@@ -127,6 +129,12 @@ impl Authority {
 
     pub fn issuing_ca(&self) -> &CaKeyPair {
         &self.issuing
+    }
+
+    /// Signs with `signer` from now on (a fault-injecting key in tests).
+    #[cfg(test)]
+    pub(crate) fn replace_issuing_signer(&mut self, signer: crate::signer::Signer) {
+        self.issuing.signer = signer;
     }
 
     pub fn now(&self) -> OffsetDateTime {

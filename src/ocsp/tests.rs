@@ -1,6 +1,7 @@
 //! The responder against a fresh store with the dev hierarchy's keys:
 //! statuses, the cache, the refresher, nonces and error statuses.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use ring::signature::{ECDSA_P256_SHA256_ASN1, UnparsedPublicKey};
@@ -16,6 +17,7 @@ use super::{Refreshed, Reply, Responder};
 use crate::ca::{CaCertificate, CaKeyPair};
 use crate::devkeys;
 use crate::domain::{CertStatus, Channel, RevocationReason, Serial};
+use crate::signer::faulty::{self, Switch};
 use crate::store::certificates::NewCertificate;
 use crate::store::{Store, StoreError, StoreReader};
 
@@ -41,6 +43,25 @@ impl Fixture {
     }
 
     fn with_signing(signing: SigningLimits) -> Self {
+        Self::with_key(signing, |key| key)
+    }
+
+    /// A fixture whose responder key can be taken away.
+    fn with_faulty_key() -> (Self, Switch) {
+        let mut switch = None;
+        let fixture = Self::with_key(SIGNING, |key| {
+            let (signer, away) = faulty::signer("ca.ocsp_key", &key.1);
+            switch = Some(away);
+            (CaKeyPair { signer, ..key.0 }, key.1)
+        });
+        (fixture, switch.unwrap())
+    }
+
+    /// `adapt` gets the responder's key and the path of its key file.
+    fn with_key(
+        signing: SigningLimits,
+        adapt: impl FnOnce((CaKeyPair, PathBuf)) -> (CaKeyPair, PathBuf),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         devkeys::generate(dir.path(), NOW).unwrap();
         let load = |cert, key| {
@@ -48,7 +69,8 @@ impl Fixture {
             CaKeyPair::load(&dir.path().join(cert), "ca.ocsp_key", &key).unwrap()
         };
         let issuing = load(devkeys::ISSUING_CERT, devkeys::ISSUING_KEY).cert;
-        let key = load(devkeys::OCSP_CERT, devkeys::OCSP_KEY);
+        let key_file = dir.path().join(devkeys::OCSP_KEY);
+        let (key, _) = adapt((load(devkeys::OCSP_CERT, devkeys::OCSP_KEY), key_file));
         let responder_key = key.cert.public_key_bits.clone();
         let store = Arc::new(Store::open(&dir.path().join("eidca.sqlite3")).unwrap());
         let statuses = StatusReader::open(&StoreReader::of(&store)).unwrap();
@@ -553,4 +575,36 @@ fn answers_for_serials_never_issued_are_signed_but_not_kept() {
         1,
         "the refresher signs only the issued certificate's answer"
     );
+}
+
+/// SPEC §11: while the responder key cannot sign, an answer that needs a
+/// new signature is `tryLater`, a cached answer still within its validity
+/// is served, and signing resumes once the key is back.
+#[test]
+fn a_key_that_cannot_sign_gives_try_later_but_keeps_serving_valid_cached_answers() {
+    let (f, switch) = Fixture::with_faulty_key();
+    let s = serial(1);
+    f.issue(&s);
+    let request = f.request(&[&s], false);
+    let first = f.responder.respond(&request, NOW);
+    assert_eq!(first.status(), ResponseStatus::Successful);
+
+    switch.away();
+    // Past half its validity it would be signed again; it still holds.
+    let past_half = NOW + Duration::minutes(7);
+    assert_eq!(f.responder.respond(&request, past_half).der(), first.der());
+    let nonce = f.responder.respond(&f.request(&[&s], true), past_half);
+    assert_eq!(nonce.status(), ResponseStatus::TryLater);
+    let past_next_update = NOW + Duration::minutes(11);
+    let expired = f.responder.respond(&request, past_next_update);
+    assert_eq!(expired.status(), ResponseStatus::TryLater);
+    // A status change makes the cached answer wrong: never served.
+    f.change(&s, CertStatus::Suspended, past_half);
+    let changed = f.responder.respond(&request, past_half);
+    assert_eq!(changed.status(), ResponseStatus::TryLater);
+
+    switch.back();
+    let renewed = f.responder.respond(&request, past_next_update);
+    assert_eq!(renewed.status(), ResponseStatus::Successful);
+    assert_ne!(renewed.der(), first.der());
 }

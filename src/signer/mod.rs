@@ -8,6 +8,8 @@
 
 pub mod ceremony;
 mod der_sig;
+#[cfg(test)]
+pub mod faulty;
 mod file;
 mod token;
 pub mod uri;
