@@ -14,14 +14,6 @@ use common::hsm::{MODULE, PIN, SoftHsm};
 use common::{KeyKind, TestCa, http_client, make_csr, openssl, openssl_ok};
 use serde_json::{Value, json};
 
-fn eidca(token: &SoftHsm, args: &[&str]) -> Output {
-    token
-        .tool(env!("CARGO_BIN_EXE_eidca"))
-        .args(args)
-        .output()
-        .expect("run eidca")
-}
-
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -47,10 +39,7 @@ fn keys_generate_makes_a_sensitive_key_in_the_token_and_prints_its_public_key() 
             "pkcs11:token=ceremony;object={label};id=%{id}?module-path={MODULE}&pin-source=file:{}",
             token.pin_file.display()
         );
-        let out = eidca(
-            &token,
-            &["keys", "generate", "--key", &uri, "--algorithm", algorithm],
-        );
+        let out = token.eidca(&["keys", "generate", "--key", &uri, "--algorithm", algorithm]);
         assert!(out.status.success(), "{}", stderr(&out));
         let printed = dir.path().join(format!("{label}.pem"));
         std::fs::write(&printed, &out.stdout).unwrap();
@@ -95,17 +84,14 @@ fn keys_generate_makes_a_sensitive_key_in_the_token_and_prints_its_public_key() 
         );
 
         // The CSR for the ceremony verifies with that key.
-        let out = eidca(
-            &token,
-            &[
-                "keys",
-                "csr",
-                "--key",
-                &uri,
-                "--subject",
-                "C=TW,O=eidca test,CN=Ceremony",
-            ],
-        );
+        let out = token.eidca(&[
+            "keys",
+            "csr",
+            "--key",
+            &uri,
+            "--subject",
+            "C=TW,O=eidca test,CN=Ceremony",
+        ]);
         assert!(out.status.success(), "{}", stderr(&out));
         let csr = dir.path().join(format!("{label}.csr"));
         std::fs::write(&csr, &out.stdout).unwrap();
@@ -149,16 +135,10 @@ fn keys_generate_makes_a_sensitive_key_in_the_token_and_prints_its_public_key() 
 fn keys_generate_refuses_an_existing_label_and_creates_nothing() {
     let token = SoftHsm::new("ceremony");
     let uri = token.uri("issuing");
-    let first = eidca(
-        &token,
-        &["keys", "generate", "--key", &uri, "--algorithm", "ec-p256"],
-    );
+    let first = token.eidca(&["keys", "generate", "--key", &uri, "--algorithm", "ec-p256"]);
     assert!(first.status.success(), "{}", stderr(&first));
     let before = objects(&token);
-    let again = eidca(
-        &token,
-        &["keys", "generate", "--key", &uri, "--algorithm", "ec-p384"],
-    );
+    let again = token.eidca(&["keys", "generate", "--key", &uri, "--algorithm", "ec-p384"]);
     assert!(!again.status.success());
     assert!(
         stderr(&again).contains("already holds an object with this label"),

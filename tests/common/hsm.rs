@@ -86,6 +86,25 @@ impl SoftHsm {
         cmd
     }
 
+    /// `eidca <args>` against this token.
+    pub fn eidca(&self, args: &[&str]) -> std::process::Output {
+        self.tool(env!("CARGO_BIN_EXE_eidca"))
+            .args(args)
+            .output()
+            .expect("run eidca")
+    }
+
+    /// [`SoftHsm::eidca`], asserting success; its stdout.
+    pub fn eidca_ok(&self, args: &[&str]) -> String {
+        let out = self.eidca(args);
+        assert!(
+            out.status.success(),
+            "eidca {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+
     /// The RFC 7512 URI of key `object`, with the module and the PIN file.
     pub fn uri(&self, object: &str) -> String {
         format!(

@@ -66,29 +66,18 @@ impl TestCa {
         let dir = tempfile::tempdir().expect("tempdir");
         let (issuing, ocsp) = (token.uri("issuing"), token.uri("ocsp"));
         for uri in [&issuing, &ocsp] {
-            let out = token
-                .tool(env!("CARGO_BIN_EXE_eidca"))
-                .args(["keys", "generate", "--key", uri, "--algorithm", "ec-p256"])
-                .output()
-                .expect("eidca keys generate");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            token.eidca_ok(&["keys", "generate", "--key", uri, "--algorithm", "ec-p256"]);
         }
         let keys = dir.path().join("keys");
-        let out = token
-            .tool(env!("CARGO_BIN_EXE_eidca"))
-            .args(["dev-keys", "--out", utf8(&keys)])
-            .args(["--issuing-key", &issuing, "--ocsp-key", &ocsp])
-            .output()
-            .expect("eidca dev-keys");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        token.eidca_ok(&[
+            "dev-keys",
+            "--out",
+            utf8(&keys),
+            "--issuing-key",
+            &issuing,
+            "--ocsp-key",
+            &ocsp,
+        ]);
         let config = DEV_CONFIG.replace("../keys-dev/", "keys/");
         let config = replace_key_line(&config, "issuing_key", &issuing);
         let config = replace_key_line(&config, "ocsp_key", &ocsp);
