@@ -40,6 +40,36 @@ fn config_env_override_applies_and_bad_values_name_the_key() {
     let message = err(&[("EIDCA_OCSP_SIGNING_THREADS", "0")]);
     assert!(message.contains("ocsp.signing_threads"), "{message}");
 
+    // Key settings take RFC 7512 URIs (SPEC §11), checked when loaded.
+    let uri = "pkcs11:token=CA;object=issuing?module-path=/usr/lib/softhsm/libsofthsm2.so";
+    let config = ca
+        .config_with_env(&[
+            ("EIDCA_CA_OCSP_KEY", uri),
+            ("EIDCA_CA_PKCS11_SESSIONS", "2"),
+        ])
+        .unwrap();
+    match &config.ocsp_key {
+        eidca::signer::KeyRef::Token(token) => {
+            assert_eq!((token.uri.token.as_str(), token.sessions), ("CA", 2));
+        }
+        other => panic!("{other:?}"),
+    }
+    let message = err(&[("EIDCA_CA_OCSP_KEY", "pkcs11:object=issuing")]);
+    assert!(
+        message.contains("ca.ocsp_key") && message.contains("no token"),
+        "{message}"
+    );
+    let message = err(&[("EIDCA_CA_ISSUING_KEY", "pkcs11:token=CA;object=k")]);
+    assert!(
+        message.contains("ca.issuing_key") && message.contains("ca.pkcs11_module"),
+        "{message}"
+    );
+    let message = err(&[
+        ("EIDCA_CA_OCSP_KEY", uri),
+        ("EIDCA_CA_PKCS11_SESSIONS", "0"),
+    ]);
+    assert!(message.contains("ca.pkcs11_sessions"), "{message}");
+
     // The binary reports the same, and exits non-zero.
     let out = ca
         .command()
